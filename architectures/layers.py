@@ -1,0 +1,103 @@
+"""Helpers below the blocks: cropping, merging, channel scaling, weight initialization.
+
+Tensors are 5D, ``(batch, channels, z, x, y)``, throughout the package; 2D networks run on
+windows with ``z = 1`` (or treat each z slice independently through 1x3x3 kernels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Kernel3",
+    "as_kernel3",
+    "center_crop",
+    "crop_add",
+    "crop_concat",
+    "init_weights",
+    "scale_channels",
+]
+
+Kernel3 = tuple[int, int, int]
+
+
+def as_kernel3(value: int | Sequence[int], name: str = "kernel") -> Kernel3:
+    """Returns a (z, x, y) triple from an int or a length-3 sequence of positive ints."""
+    if isinstance(value, int):
+        triple = (value, value, value)
+    else:
+        triple = tuple(int(v) for v in value)
+    if len(triple) != 3 or any(v < 1 for v in triple):
+        raise ValueError(
+            f"{name} must be a positive int or three positive ints (z, x, y), got {value!r}"
+        )
+    return triple  # type: ignore[return-value]
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """Channel count ``channels * width``, rounded, at least 1 (the width multiplier)."""
+    if width <= 0:
+        raise ValueError(f"width multiplier must be positive, got {width}")
+    return max(1, round(channels * width))
+
+
+def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Crops the trailing spatial axes of ``x`` to ``size``, starting at ``(s - t) // 2``.
+
+    This is the crop of the original TensorFlow code: for an odd difference the extra voxel is
+    dropped at the far end.
+    """
+    spatial = x.shape[-len(size) :]
+    if tuple(spatial) == tuple(size):
+        return x
+    slices = [slice(None)] * (x.dim() - len(size))
+    for s, t in zip(spatial, size):
+        if t > s:
+            raise ValueError(f"cannot crop spatial size {tuple(spatial)} to larger {tuple(size)}")
+        start = (s - t) // 2
+        slices.append(slice(start, start + t))
+    return x[tuple(slices)]
+
+
+def _common_size(a: torch.Tensor, b: torch.Tensor) -> list[int]:
+    return [min(s, t) for s, t in zip(a.shape[2:], b.shape[2:])]
+
+
+def crop_concat(skip: torch.Tensor, upsampled: torch.Tensor) -> torch.Tensor:
+    """Concatenates ``[skip, upsampled]`` on channels after center-cropping both to the smaller size."""
+    size = _common_size(skip, upsampled)
+    return torch.cat([center_crop(skip, size), center_crop(upsampled, size)], dim=1)
+
+
+def crop_add(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Adds ``a + b`` after center-cropping both to the smaller size (residual merge)."""
+    size = _common_size(a, b)
+    return center_crop(a, size) + center_crop(b, size)
+
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module, generator: torch.Generator) -> None:
+    """Xavier-uniform weights and zero biases for every conv and linear layer of ``module``.
+
+    Norm layers get weight 1 and bias 0 and fresh running statistics. Draws come from
+    ``generator`` only, so the global random state is untouched and the same seed gives the same
+    weights in any process.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight, generator=generator)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, _NORMS):
+            if getattr(m, "weight", None) is not None:
+                m.weight.fill_(1.0)
+            if getattr(m, "bias", None) is not None:
+                m.bias.zero_()
+            if hasattr(m, "reset_running_stats"):
+                m.reset_running_stats()

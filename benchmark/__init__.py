@@ -1,0 +1,1 @@
+"""Training, sweeps, search and inference for densecell-bench (CLI: ``python -m benchmark``)."""

@@ -1,0 +1,202 @@
+"""Command line: ``python -m benchmark <command>``. Each command parses, calls one library
+function and prints; everything here is callable from Python."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["main"]
+
+
+def _parse_window(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"window must be three integers Z,X,Y, got {text!r}"
+        ) from None
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(
+            f"window must be three positive integers Z,X,Y, got {text!r}"
+        )
+    return parts  # type: ignore[return-value]
+
+
+def _parse_option(text: str) -> tuple[str, object]:
+    """``key=value`` with the value read as a TOML value when possible (numbers, lists, booleans)."""
+    import tomllib
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"option must be KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "(" + ",".join(str(s) for s in shape) + ")"
+
+
+# ---------------------------------------------------------------------------------------- list
+def cmd_list(args: argparse.Namespace) -> int:
+    from architectures import get_entry, list_architectures, summarize
+
+    names = list_architectures(args.pattern)
+    if not names:
+        print(f"no architecture matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    rows = []
+    for name in names:
+        entry = get_entry(name)
+        s = summarize(name)
+        paper = (
+            ""
+            if entry.paper_params is None
+            else ("=paper" if entry.paper_params == s.params else f"paper {entry.paper_params:,}")
+        )
+        rows.append(
+            (
+                name,
+                entry.family,
+                _fmt_int(s.params),
+                paper,
+                f"{_fmt_shape(s.input_shape)} -> {_fmt_shape(s.output_shape)}",
+                entry.description,
+            )
+        )
+    header = ("name", "family", "parameters", "", "input -> output (c,z,x,y)", "description")
+    _print_table(header, rows)
+    return 0
+
+
+def _print_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = (2,)
+) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: Sequence[str]) -> str:
+        cells = []
+        for i, cell in enumerate(row):
+            cells.append(str(cell).rjust(widths[i]) if i in right else str(cell).ljust(widths[i]))
+        return "  ".join(cells).rstrip()
+
+    print(fmt(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(fmt(row))
+
+
+# ------------------------------------------------------------------------------------ describe
+def cmd_describe(args: argparse.Namespace) -> int:
+    from architectures import get_entry, summarize
+
+    entry = get_entry(args.name)
+    options = dict(args.option or [])
+    if args.width is not None:
+        options["width"] = args.width
+    s = summarize(args.name, args.window, **options)
+    print(f"{entry.name} ({entry.family}): {entry.description}")
+    if options:
+        print("options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
+    rows = [
+        (
+            r.name,
+            r.kind,
+            r.kernel,
+            _fmt_shape(r.output_shape),
+            _fmt_int(r.params) if r.params else "",
+            f"{r.flops / 1e9:.3f}" if r.flops else "",
+        )
+        for r in s.layers
+    ]
+    _print_table(
+        ("layer", "type", "kernel", "output (c,z,x,y)", "params", "GFLOP"), rows, right=(4, 5)
+    )
+    print()
+    print(f"input   {_fmt_shape(s.input_shape)}")
+    print(f"output  {_fmt_shape(s.output_shape)}  (outputs: {', '.join(s.outputs)})")
+    print(
+        f"parameters  {_fmt_int(s.params)}"
+        + (f"  (paper: {entry.paper_params:,})" if entry.paper_params else "")
+    )
+    print(f"forward GFLOP per window  {s.gflops:.2f}")
+    if entry.train_defaults:
+        print(
+            "training defaults: " + ", ".join(f"{k}={v}" for k, v in entry.train_defaults.items())
+        )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--plugin",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="MODULE",
+        help="import MODULE (dotted path, .py file or architecture spec .toml) to register architectures; repeatable",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="densecell-bench: seed-aware benchmarking of 2D-3D segmentation networks.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", parents=[common], help="list registered architectures")
+    p.add_argument("pattern", nargs="?", default="*", help="shell wildcard, e.g. '2d3d_*'")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "describe", parents=[common], help="layer table, parameters and FLOPs of one architecture"
+    )
+    p.add_argument("name", help="registered name or architecture spec .toml")
+    p.add_argument(
+        "--window", type=_parse_window, help="input window Z,X,Y (default: the architecture's)"
+    )
+    p.add_argument("--width", type=float, help="channel width multiplier")
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="builder option override; repeatable",
+    )
+    p.set_defaults(func=cmd_describe)
+
+    for register_commands in _EXTRA_COMMANDS:
+        register_commands(sub, common)
+    return parser
+
+
+# Later modules add their sub-commands here (train, run, analyze, ...).
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from architectures import load_plugin
+
+    try:
+        for plugin in getattr(args, "plugin", []):
+            load_plugin(plugin)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (KeyError, ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
