@@ -4,8 +4,9 @@ function and prints; everything here is callable from Python."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -174,13 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_describe)
 
-    for register_commands in _EXTRA_COMMANDS:
-        register_commands(sub, common)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, common)
     return parser
 
 
-# Later modules add their sub-commands here (train, run, analyze, ...).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = []
+# Each module defines ``register(subparsers, common_parent)`` adding its sub-commands; they import
+# their heavy dependencies (torch, ray, plotly) inside the command functions, so ``--help`` is fast.
+COMMAND_MODULES: list[str] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

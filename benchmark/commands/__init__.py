@@ -1,0 +1,1 @@
+"""Sub-commands of ``python -m benchmark``, one module per group."""
