@@ -1,0 +1,126 @@
+"""A small, serializable description of where a run's data come from.
+
+Sweeps ship a ``DataSpec`` (not arrays) to their workers; each worker process loads the dataset
+once (``load_data`` memoizes), so the phantom's disk cache or the user's files are read once per
+process however many instances it trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.data import Dataset
+
+__all__ = ["DataSpec", "add_data_arguments", "data_spec_from_args", "load_data"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``kind`` is ``phantom`` (built-in), ``platelet`` (``--data DIR``) or ``volumes`` (generic)."""
+
+    kind: str = "phantom"
+    profile: str = "quick"
+    seed: int = 0
+    data_dir: str | None = None
+    train_image: str | None = None
+    train_labels: str | None = None
+    eval_image: str | None = None
+    eval_labels: str | None = None
+    test_image: str | None = None
+    test_labels: str | None = None
+    org_classes: tuple[int, ...] | None = None
+    n_classes: int | None = None
+    color_table: str | None = None
+    cache_dir: str = "results/.cache"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if self.kind == "phantom":
+            return f"built-in phantom ({self.profile} size, seed {self.seed})"
+        if self.kind == "platelet":
+            return f"platelet-em volumes in {self.data_dir}"
+        return f"volumes {self.train_image} (train), {self.eval_image} (eval)" + (f", {self.test_image} (test)" if self.test_image else "")
+
+
+_LOADED: dict[DataSpec, Dataset] = {}
+
+
+def load_data(spec: DataSpec) -> Dataset:
+    """The dataset ``spec`` describes; memoized per process."""
+    if spec in _LOADED:
+        return _LOADED[spec]
+    if spec.kind == "phantom":
+        from benchmark.phantom import phantom_dataset
+
+        dataset = phantom_dataset(spec.profile, seed=spec.seed, cache_dir=Path(spec.cache_dir))
+    elif spec.kind == "platelet":
+        from benchmark.data import load_platelet_dir
+
+        dataset = load_platelet_dir(spec.data_dir, color_table=spec.color_table, test_image=spec.test_image, test_labels=spec.test_labels)
+    elif spec.kind == "volumes":
+        from benchmark.data import load_volumes
+
+        dataset = load_volumes(
+            spec.train_image,
+            spec.train_labels,
+            spec.eval_image,
+            spec.eval_labels,
+            test_image=spec.test_image,
+            test_labels=spec.test_labels,
+            org_classes=spec.org_classes,
+            n_classes=spec.n_classes,
+            color_table=spec.color_table,
+        )
+    else:
+        raise ValueError(f"unknown data kind {spec.kind!r}")
+    _LOADED.clear()
+    _LOADED[spec] = dataset
+    return dataset
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data options shared by ``train``, ``run`` and ``search``."""
+    g = parser.add_argument_group("data (default: the built-in phantom)")
+    g.add_argument("--data", metavar="DIR", help="platelet-em layout: images/50-images.tif, images/24-images.tif, labels-semantic/...")
+    g.add_argument("--train-image", metavar="PATH", help="training image (TIF, NPY, Zarr, or file.h5:dataset)")
+    g.add_argument("--train-labels", metavar="PATH")
+    g.add_argument("--eval-image", metavar="PATH")
+    g.add_argument("--eval-labels", metavar="PATH")
+    g.add_argument("--test-image", metavar="PATH")
+    g.add_argument("--test-labels", metavar="PATH")
+    g.add_argument("--org-classes", metavar="IDS", help="organelle classes for MIoU(org), e.g. 2,3,4,5,6")
+    g.add_argument("--n-classes", type=int, help="number of classes (default: inferred from the labels)")
+    g.add_argument("--color-table", metavar="PATH", help="JSON/TOML table of label colors -> class ids for RGB labels")
+    g.add_argument("--phantom-seed", type=int, default=0, help="seed of the built-in phantom (default 0)")
+
+
+def data_spec_from_args(args: argparse.Namespace, profile: str) -> DataSpec:
+    """Validates the combination of data options and returns the spec."""
+    generic = [args.train_image, args.train_labels, args.eval_image, args.eval_labels]
+    org = tuple(int(c) for c in args.org_classes.split(",")) if args.org_classes else None
+    if args.data and any(generic):
+        raise ValueError("give either --data DIR or --train-image/--train-labels/--eval-image/--eval-labels, not both")
+    if any(generic) and not all(generic):
+        missing = [n for n, v in zip(["--train-image", "--train-labels", "--eval-image", "--eval-labels"], generic) if not v]
+        raise ValueError(f"generic volumes need all four of --train-image --train-labels --eval-image --eval-labels; missing {' '.join(missing)}")
+    if bool(args.test_image) != bool(args.test_labels):
+        raise ValueError("--test-image and --test-labels go together")
+    common = dict(test_image=args.test_image, test_labels=args.test_labels, org_classes=org, n_classes=args.n_classes, color_table=args.color_table)
+    if args.data:
+        return DataSpec(kind="platelet", profile=profile, data_dir=args.data, **common)
+    if all(generic):
+        return DataSpec(
+            kind="volumes",
+            profile=profile,
+            train_image=args.train_image,
+            train_labels=args.train_labels,
+            eval_image=args.eval_image,
+            eval_labels=args.eval_labels,
+            **common,
+        )
+    return DataSpec(kind="phantom", profile=profile, seed=args.phantom_seed)

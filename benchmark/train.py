@@ -1,0 +1,618 @@
+"""Train and evaluate one instance (architecture x seed) the paper's way. Knows nothing about Ray.
+
+``train_instance`` follows ``benchmark.config.TrainConfig``: windows on the spacing grid in an
+order drawn from the data seed, augmentation on the device, loss
+``mean(W * CE(3D)) + c_2D * mean(W * CE(2D))`` plus L2 per parameter group, Adam with a staircase
+decay, sliding-window evaluation over the whole eval volume at regular points, early stop, best and
+last checkpoints, and the best checkpoint scored on the test volume.
+
+Speed: the volumes, labels and loss weights live on the training device; windows are cut and
+augmented there; the per-epoch plan comes from the CPU ahead of time; on CUDA the step runs under
+bf16 autocast with channels_last_3d and fused Adam (optionally ``torch.compile``); the loss is
+accumulated on the device and read only at evaluation points, so the step never waits for the host.
+
+L2: the paper adds ``lambda * sum(theta^2)`` per group to the loss; its gradient ``2 * lambda *
+theta`` is applied through Adam's (coupled) ``weight_decay = 2 * lambda`` per parameter group,
+which is the same update without a pass over the weights in the loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from analysis.metrics import SegmentationScores, score_confusion
+from architectures import build, count_parameters, get_entry, output_window
+from architectures.layers import center_crop
+from architectures.summary import window_overrides
+from benchmark.augment import apply_elastic, augment_window, elastic_field
+from benchmark.config import TrainConfig
+from benchmark.data import Dataset, Volume, check_window_fits
+from benchmark.infer import InferenceSettings, score_volume
+from benchmark.weights import loss_weights
+from benchmark.windows import epoch_plan, instance_seeds, window_corners
+
+__all__ = [
+    "EarlyStopRule",
+    "EvalPoint",
+    "InstanceResult",
+    "TrainingDiverged",
+    "load_checkpoint",
+    "resolve_device",
+    "train_instance",
+    "train_step",
+]
+
+CHECKPOINT_FORMAT = "densecell-bench/1"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class EarlyStopRule:
+    """Stop an instance whose best eval MIoU(all) is below ``min_miou`` after ``after_epochs``."""
+
+    min_miou: float = 0.3
+    after_epochs: float = 10.0
+
+    def __call__(self, epoch: float, best_miou: float) -> bool:
+        return epoch >= self.after_epochs and not best_miou >= self.min_miou
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> EarlyStopRule:
+        return cls(config.early_stop_miou, config.early_stop_epochs)
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """Metrics at one evaluation point. ``test`` is set on the last point only (best checkpoint)."""
+
+    step: int
+    epoch: float
+    train_loss: float
+    lr: float
+    eval: SegmentationScores
+    elapsed_s: float
+    best_step: int
+    best_eval: SegmentationScores
+    done: bool = False
+    status: str = "running"
+    test: SegmentationScores | None = None
+    params: int = 0
+
+    def metrics(self, class_names: tuple[str, ...]) -> dict[str, Any]:
+        """Flat dict for loggers and Ray Tune: ``eval_miou_all``, ``eval_iou_<class>``, ..."""
+        out: dict[str, Any] = dict(
+            step=self.step,
+            epoch=self.epoch,
+            train_loss=self.train_loss,
+            lr=self.lr,
+            elapsed_s=self.elapsed_s,
+            best_step=self.best_step,
+            done=self.done,
+            status=self.status,
+            params=self.params,
+        )
+        out.update(self.eval.as_dict("eval_", class_names))
+        out.update(self.best_eval.as_dict("best_eval_", class_names))
+        if self.test is not None:
+            out.update(self.test.as_dict("test_", class_names))
+        return out
+
+
+@dataclass
+class InstanceResult:
+    """Outcome of one instance: best and final evaluation, test score of the best checkpoint."""
+
+    architecture: str
+    seed: int
+    status: str
+    steps: int
+    best: EvalPoint
+    final: EvalPoint
+    test: SegmentationScores | None
+    params: int
+    wall_time_s: float
+    checkpoint_best: str | None
+    checkpoint_final: str | None
+    curve: list[EvalPoint] = field(default_factory=list)
+
+    def row(self, class_names: tuple[str, ...]) -> dict[str, Any]:
+        """One row of ``instances.parquet``."""
+        row: dict[str, Any] = dict(
+            architecture=self.architecture,
+            seed=self.seed,
+            status=self.status,
+            best_step=self.best.best_step,
+            steps=self.steps,
+            params=self.params,
+            wall_time_s=self.wall_time_s,
+            checkpoint_best=self.checkpoint_best,
+            checkpoint_final=self.checkpoint_final,
+        )
+        row.update(self.best.best_eval.as_dict("eval_", class_names))
+        row.update({f"final_{k}": v for k, v in self.final.eval.as_dict("eval_", class_names).items() if "miou" in k})
+        if self.test is not None:
+            row.update(self.test.as_dict("test_", class_names))
+        return row
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
+    return dev
+
+
+# ------------------------------------------------------------------------------- device data
+@dataclass
+class _DeviceVolume:
+    image: torch.Tensor
+    labels: torch.Tensor
+    labeled: torch.Tensor | None
+
+
+@dataclass
+class DeviceData:
+    """The dataset on the training device, with the training volume's loss weights."""
+
+    train: _DeviceVolume
+    weights: torch.Tensor
+    eval: _DeviceVolume
+    test: _DeviceVolume | None
+    n_classes: int
+    class_names: tuple[str, ...]
+    org_classes: tuple[int, ...]
+
+
+def _to_device(volume: Volume, device: torch.device) -> _DeviceVolume:
+    return _DeviceVolume(
+        image=torch.as_tensor(volume.image, dtype=torch.float32).to(device),
+        labels=torch.as_tensor(volume.labels.astype(np.uint8 if volume.labels.max() < 256 else np.int64)).to(device),
+        labeled=None if volume.labeled is None else torch.as_tensor(volume.labeled, dtype=torch.bool).to(device),
+    )
+
+
+_DEVICE_CACHE: dict[tuple, DeviceData] = {}
+
+
+def prepare_data(dataset: Dataset, config: TrainConfig, device: torch.device) -> DeviceData:
+    """Moves ``dataset`` to ``device`` and computes W; cached per process (reused actors)."""
+    key = (
+        id(dataset),
+        str(device),
+        config.weight_floor,
+        config.class_balance,
+        config.edge_sigmas,
+        config.edge_scales,
+        config.edge_threshold,
+    )
+    if key in _DEVICE_CACHE:
+        return _DEVICE_CACHE[key]
+    _DEVICE_CACHE.clear()  # one dataset at a time: device memory is precious
+    train = _to_device(dataset.train, device)
+    weights = loss_weights(
+        train.labels,
+        dataset.n_classes,
+        floor=config.weight_floor,
+        balance=config.class_balance,
+        edge_sigmas=config.edge_sigmas,
+        edge_scales=config.edge_scales,
+        edge_threshold=config.edge_threshold,
+    ).total
+    data = DeviceData(
+        train=train,
+        weights=weights,
+        eval=_to_device(dataset.eval, device),
+        test=_to_device(dataset.test, device) if dataset.test is not None else None,
+        n_classes=dataset.n_classes,
+        class_names=tuple(dataset.class_names),
+        org_classes=tuple(dataset.org_classes),
+    )
+    _DEVICE_CACHE[key] = data
+    return data
+
+
+# ------------------------------------------------------------------------------------- loss
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``(1/N) sum_v W(v) * CE(v)`` over a batch of windows; logits (b, c, z, x, y)."""
+    ce = F.cross_entropy(logits.float(), labels.long(), reduction="none")
+    return (ce * weights).mean()
+
+
+def instance_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, weights: torch.Tensor, c_2d: float) -> torch.Tensor:
+    """Paper Eq. 1 without the L2 terms (applied as weight decay): the final output's weighted CE
+    plus ``c_2d`` times the auxiliary 2D output's, when the net has one."""
+    loss = weighted_cross_entropy(outputs["logits"], labels, weights)
+    if c_2d and "logits_2d" in outputs:
+        loss = loss + c_2d * weighted_cross_entropy(outputs["logits_2d"], labels, weights)
+    return loss
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    image: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    c_2d: float,
+    autocast: contextlib.AbstractContextManager,
+) -> torch.Tensor:
+    """One optimizer step on a batch of windows; returns the detached loss (no host sync)."""
+    with autocast:
+        outputs = model(image)
+    loss = instance_loss(outputs, labels, weights, c_2d)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def autocast_for(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
+
+def l2_penalty(model: torch.nn.Module, l2: dict[str, float]) -> float:
+    """The L2 terms of Eq. 1 (for reporting; training applies them as weight decay)."""
+    groups = model.parameter_groups()  # type: ignore[operator]
+    with torch.no_grad():
+        return float(sum(l2.get(g, 0.0) * sum(p.float().pow(2).sum() for p in ps) for g, ps in groups.items() if ps))
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    groups = model.parameter_groups()  # type: ignore[operator]
+    unknown = sorted(set(groups) - set(config.l2))
+    if unknown:
+        raise ValueError(f"no L2 weight for parameter group(s) {unknown}; config.l2 has {sorted(config.l2)}")
+    param_groups = [{"params": ps, "weight_decay": 2.0 * config.l2[g]} for g, ps in groups.items() if ps]
+    return torch.optim.Adam(
+        param_groups,
+        lr=config.lr,
+        betas=(config.beta1, config.beta2),
+        eps=config.eps,
+        fused=device.type == "cuda",
+    )
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuilds the model of a checkpoint and returns ``(model in eval mode, checkpoint dict)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"checkpoint {path} could not be read: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a densecell-bench checkpoint")
+    arch = ckpt["architecture"]
+    spec = ckpt.get("architecture_spec")
+    if spec and arch not in _registered_names():
+        from architectures.spec import register_spec_file
+
+        register_spec_file(spec)
+    model = build(arch, seed=None, **ckpt["build_options"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def _registered_names() -> list[str]:
+    from architectures import list_architectures
+
+    return list_architectures()
+
+
+# ------------------------------------------------------------------------------- training
+def train_instance(
+    arch: str,
+    seed: int,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    arch_overrides: dict[str, Any] | None = None,
+    on_eval: Callable[[EvalPoint], bool | None] | None = None,
+    checkpoint_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> InstanceResult:
+    """Trains instance ``seed`` of ``arch`` on ``dataset`` and scores it.
+
+    Args:
+        arch: registered architecture name (or spec .toml path).
+        seed: instance seed; the data-presentation and weight seeds derive from it identically for
+            every architecture (paired seeds).
+        dataset: train / eval / test volumes.
+        config: the training recipe (``benchmark.config``).
+        arch_overrides: builder options on top of the architecture's defaults and ``config.width``.
+        on_eval: called at every evaluation point; returning True stops training (the instance
+            then counts as early-stopped).
+        checkpoint_dir: where ``best.pt`` and ``last.pt`` go; if ``last.pt`` is already there (a
+            resumed instance), training continues from it exactly.
+        log: receives one progress line per evaluation point.
+
+    Returns:
+        The instance's result; ``status`` is ``"finished"`` or ``"early_stopped"``.
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite.
+    """
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    entry = get_entry(arch)
+    in_window = tuple(config.window or entry.window)
+    build_options = dict(width=config.width, in_channels=1, n_classes=dataset.n_classes)
+    build_options.update(window_overrides(arch, in_window))
+    build_options.update(arch_overrides or {})
+    out_window = output_window(arch, in_window, **{k: v for k, v in build_options.items() if k != "in_channels"})
+    check_window_fits(dataset, in_window)
+    fast = device.type == "cuda"
+    amp_dtype = torch.bfloat16 if (config.amp == "bf16" or (config.amp == "auto" and fast)) else None
+    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and fast)
+    settings = InferenceSettings(amp_dtype=amp_dtype, channels_last=channels_last, batch_size=4 if fast else 1, overlap=config.eval_overlap)
+    data_seed, weight_seed = instance_seeds(seed)
+    data = prepare_data(dataset, config, device)
+    stop_rule = EarlyStopRule.from_config(config)
+
+    model = build(arch, seed=weight_seed, device=device, **build_options)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    optimizer = make_optimizer(model, config, device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_at(s) / config.lr)
+    step_model = torch.compile(model) if config.compile else model
+
+    corners = window_corners(data.train.image.shape, in_window, config.spacing)
+    # A step presents ``batch_size`` consecutive windows of the epoch's order (paper: 1).
+    steps_per_epoch = math.ceil(len(corners) / config.batch_size)
+    total_steps = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
+    eval_every = max(1, round(steps_per_epoch / config.evals_per_epoch))
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    base_ckpt = dict(
+        format=CHECKPOINT_FORMAT,
+        architecture=arch,
+        architecture_spec=str(arch) if arch.endswith(".toml") else None,
+        build_options=build_options,
+        seed=seed,
+        config=config.to_dict(),
+        in_window=in_window,
+        out_window=out_window,
+        class_names=data.class_names,
+        org_classes=data.org_classes,
+        params=count_parameters(model),
+    )
+
+    step = 0
+    curve: list[EvalPoint] = []
+    best: EvalPoint | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+    elapsed_before = 0.0
+    if ckpt_dir is not None and (ckpt_dir / "last.pt").is_file():
+        state = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        curve = [_point_from_dict(p) for p in state["curve"]]
+        best = max(curve, key=lambda p: (p.eval.miou_all, -p.step)) if curve else None
+        elapsed_before = float(state.get("elapsed_s", 0.0))
+        if (ckpt_dir / "best.pt").is_file():
+            best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)["model"]
+        if log:
+            log(f"resumed {arch} seed {seed} at step {step}/{total_steps}")
+        if curve and curve[-1].done:
+            return _result(arch, seed, curve, base_ckpt, ckpt_dir, elapsed_before)
+
+    autocast = autocast_for(device, amp_dtype)
+    batch = config.batch_size
+    loss_sum = torch.zeros((), device=device)
+    loss_count = 0
+    rate_mark = (time.perf_counter(), step)
+    stopped_early = False
+    with torch.random.fork_rng(devices=[device] if fast else []):
+        # Dropout (DeepLab, DeepVess) draws from the global generator: seed it from the instance.
+        torch.manual_seed(weight_seed)
+        model.train()
+        while step < total_steps and not stopped_early:
+            epoch = step // steps_per_epoch
+            plan = epoch_plan(corners, data_seed, epoch, reflect=config.reflect, brightness=config.brightness, contrast=config.contrast)
+            image, labels, weights = data.train.image, data.train.labels, data.weights
+            if config.elastic:
+                field_grid = elastic_field(image.shape[1:], config.elastic_grid, config.elastic_mean, config.elastic_sd, plan.elastic_seed, device)
+                image, labels, weights = apply_elastic(image, labels, weights, field_grid)
+            for i in range(step % steps_per_epoch, steps_per_epoch):
+                picks = range(i * batch, min((i + 1) * batch, len(corners)))
+                windows = [_cut_window(image, labels, weights, plan, j, in_window, out_window) for j in picks]
+                xi = torch.stack([w[0] for w in windows])[:, None]
+                li = torch.stack([w[1] for w in windows])
+                wi = torch.stack([w[2] for w in windows])
+                if channels_last:
+                    xi = xi.contiguous(memory_format=torch.channels_last_3d)
+                loss = train_step(step_model, optimizer, xi, li, wi, config.c_2d, autocast)
+                scheduler.step()
+                loss_sum += loss
+                loss_count += 1
+                step += 1
+                last_step = step >= total_steps
+                if step % eval_every and not last_step:
+                    continue
+                # ---- evaluation point: the only place the host waits for the device.
+                train_loss = float(loss_sum) / max(loss_count, 1)
+                loss_sum.zero_()
+                loss_count = 0
+                if not math.isfinite(train_loss):
+                    raise TrainingDiverged(f"{arch} seed {seed}: loss is {train_loss} at step {step}")
+                model.eval()
+                scores = score_confusion(
+                    score_volume(model, data.eval.image, data.eval.labels, in_window, out_window, data.n_classes, settings, data.eval.labeled),
+                    data.org_classes,
+                )
+                model.train()
+                epoch_now = step / steps_per_epoch
+                is_best = best is None or scores.miou_all > best.eval.miou_all
+                elapsed = elapsed_before + time.perf_counter() - started
+                point = EvalPoint(
+                    step=step,
+                    epoch=epoch_now,
+                    train_loss=train_loss,
+                    lr=float(scheduler.get_last_lr()[0]),
+                    eval=scores,
+                    elapsed_s=elapsed,
+                    best_step=step if is_best else best.best_step,  # type: ignore[union-attr]
+                    best_eval=scores if is_best else best.eval,  # type: ignore[union-attr]
+                    params=base_ckpt["params"],
+                )
+                if is_best:
+                    best = point
+                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                    if ckpt_dir is not None:
+                        ckpt_dir.mkdir(parents=True, exist_ok=True)
+                        _atomic_save(dict(base_ckpt, model=best_state, step=step, metrics=point.metrics(data.class_names)), ckpt_dir / "best.pt")
+                stop_now = stop_rule(epoch_now, point.best_eval.miou_all)
+                if stop_now or last_step:
+                    status = "early_stopped" if stop_now and not last_step else "finished"
+                    test = _score_test(model, best_state, data, in_window, out_window, settings)
+                    point = _replace(point, done=True, status=status, test=test)
+                curve.append(point)
+
+                def save_last() -> None:
+                    if ckpt_dir is None:
+                        return
+                    ckpt_dir.mkdir(parents=True, exist_ok=True)
+                    last = dict(
+                        base_ckpt,
+                        model=model.state_dict(),
+                        optimizer=optimizer.state_dict(),
+                        scheduler=scheduler.state_dict(),
+                        step=step,
+                        elapsed_s=elapsed,
+                        metrics=curve[-1].metrics(data.class_names),
+                        curve=[_point_to_dict(p) for p in curve],
+                    )
+                    _atomic_save(last, ckpt_dir / "last.pt")
+
+                save_last()
+                if log:
+                    now = time.perf_counter()
+                    rate = (step - rate_mark[1]) / max(now - rate_mark[0], 1e-9)
+                    rate_mark = (now, step)
+                    log(_progress_line(arch, seed, point, total_steps, rate))
+                asked_to_stop = bool(on_eval(point)) if on_eval is not None else False
+                if point.done:
+                    stopped_early = True
+                    break
+                if asked_to_stop:
+                    test = _score_test(model, best_state, data, in_window, out_window, settings)
+                    curve[-1] = _replace(point, done=True, status="early_stopped", test=test)
+                    save_last()
+                    stopped_early = True
+                    break
+    return _result(arch, seed, curve, base_ckpt, ckpt_dir, elapsed_before + time.perf_counter() - started)
+
+
+def _cut_window(image, labels, weights, plan, j, in_window, out_window):
+    """Window ``j`` of the epoch plan, augmented, with labels and weights cropped to the output."""
+    z, x, y = (int(v) for v in plan.corners[j])
+    iz, ix, iy = in_window
+    xi, li, wi = augment_window(
+        image[z : z + iz, x : x + ix, y : y + iy],
+        labels[z : z + iz, x : x + ix, y : y + iy],
+        weights[z : z + iz, x : x + ix, y : y + iy],
+        tuple(bool(f) for f in plan.flips[j]),
+        float(plan.contrast[j]),
+        float(plan.brightness[j]),
+    )
+    return xi, center_crop(li, out_window), center_crop(wi, out_window)
+
+
+def _score_test(model, best_state, data: DeviceData, in_window, out_window, settings) -> SegmentationScores | None:
+    """The best checkpoint's scores on the test volume (weights restored afterwards)."""
+    if data.test is None or best_state is None:
+        return None
+    current = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    model.eval()
+    cm = score_volume(model, data.test.image, data.test.labels, in_window, out_window, data.n_classes, settings, data.test.labeled)
+    model.load_state_dict(current)
+    model.train()
+    return score_confusion(cm, data.org_classes)
+
+
+def _replace(point: EvalPoint, **changes: Any) -> EvalPoint:
+    return EvalPoint(**{**point.__dict__, **changes})
+
+
+def _scores_to_dict(s: SegmentationScores | None) -> dict | None:
+    return None if s is None else asdict(s)
+
+
+def _scores_from_dict(d: dict | None) -> SegmentationScores | None:
+    return None if d is None else SegmentationScores(d["miou_all"], d["miou_org"], tuple(d["iou"]))
+
+
+def _point_to_dict(p: EvalPoint) -> dict:
+    d = dict(p.__dict__)
+    for key in ("eval", "best_eval", "test"):
+        d[key] = _scores_to_dict(d[key])
+    return d
+
+
+def _point_from_dict(d: dict) -> EvalPoint:
+    d = dict(d)
+    for key in ("eval", "best_eval", "test"):
+        d[key] = _scores_from_dict(d[key])
+    return EvalPoint(**d)
+
+
+def _result(arch, seed, curve, base_ckpt, ckpt_dir, wall) -> InstanceResult:
+    final = curve[-1]
+    best = max(curve, key=lambda p: (p.eval.miou_all, -p.step))
+    return InstanceResult(
+        architecture=arch,
+        seed=seed,
+        status=final.status if final.done else "running",
+        steps=final.step,
+        best=best,
+        final=final,
+        test=final.test,
+        params=int(base_ckpt["params"]),
+        wall_time_s=wall,
+        checkpoint_best=str(ckpt_dir / "best.pt") if ckpt_dir is not None else None,
+        checkpoint_final=str(ckpt_dir / "last.pt") if ckpt_dir is not None else None,
+        curve=curve,
+    )
+
+
+def _progress_line(arch: str, seed: int, p: EvalPoint, total: int, rate: float) -> str:
+    line = (
+        f"{arch} seed {seed}: step {p.step}/{total} (epoch {p.epoch:.2f}) loss {p.train_loss:.4f} "
+        f"lr {p.lr:.2e} | eval MIoU(all) {p.eval.miou_all:.3f} (org) {p.eval.miou_org:.3f} "
+        f"| best {p.best_eval.miou_all:.3f} @ {p.best_step} | {rate:.1f} steps/s"
+    )
+    if p.done:
+        line += f" | {p.status}"
+        if p.test is not None:
+            line += f" | test MIoU(org) {p.test.miou_org:.3f}"
+    return line

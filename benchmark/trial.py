@@ -1,0 +1,63 @@
+"""The Ray Tune trainable: one trial trains one instance through ``train_instance``.
+
+It lives in the installed package because Ray workers import trainables by module. Everything it
+needs arrives in the trial's config (plain data): the instance (architecture, seed), its training
+config and builder options, the data spec and the plug-ins to import.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def instance_config(arch: str, seed: int, train: dict[str, Any], arch_options: dict[str, Any]) -> dict[str, Any]:
+    """The per-trial part of a sweep's parameter space."""
+    return {"arch": arch, "seed": int(seed), "train": train, "arch_options": arch_options}
+
+
+def train_trial(config: dict[str, Any]) -> None:
+    """Trains ``config["instance"]`` and reports every evaluation point with a checkpoint.
+
+    A retried or resumed trial (``tune.get_checkpoint()`` is set) copies its last checkpoint into
+    a fresh local directory and ``train_instance`` continues from it exactly.
+    """
+    from ray import tune
+
+    from architectures import load_plugin
+    from benchmark.config import TrainConfig
+    from benchmark.dataspec import DataSpec, load_data
+    from benchmark.train import train_instance
+
+    for plugin in config.get("plugins", []):
+        load_plugin(plugin)
+    inst = config["instance"]
+    data_spec = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["data"].items()})
+    dataset = load_data(data_spec)
+    train_config = TrainConfig().replace(**inst["train"])
+    workdir = Path(tempfile.mkdtemp(prefix=f"dcb-{inst['arch']}-{inst['seed']}-"))
+    try:
+        restored = tune.get_checkpoint()
+        if restored is not None:
+            with restored.as_directory() as ckpt:
+                shutil.copytree(ckpt, workdir, dirs_exist_ok=True)
+
+        def on_eval(point) -> bool:
+            metrics = point.metrics(dataset.class_names)
+            metrics.update(architecture=inst["arch"], seed=inst["seed"])
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(workdir)))
+            return False
+
+        train_instance(
+            inst["arch"],
+            inst["seed"],
+            dataset,
+            train_config,
+            arch_overrides=inst["arch_options"],
+            on_eval=on_eval,
+            checkpoint_dir=workdir,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
