@@ -182,17 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each module defines ``register(subparsers, common_parent)`` adding its sub-commands; they import
 # their heavy dependencies (torch, ray, plotly) inside the command functions, so ``--help`` is fast.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["benchmark.commands.train", "benchmark.commands.run", "benchmark.commands.analyze"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from architectures import load_plugin
-
     try:
-        for plugin in getattr(args, "plugin", []):
-            load_plugin(plugin)
+        plugins = getattr(args, "plugin", [])
+        if plugins:  # importing the registry imports torch: only when needed
+            from architectures import load_plugin
+
+            for plugin in plugins:
+                load_plugin(plugin)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

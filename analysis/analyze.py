@@ -1,0 +1,612 @@
+"""One call from a results table to the statistics a reviewer asks for.
+
+>>> report = analyze("results/ablations/run-1")          # doctest: +SKIP
+>>> print(format_report(report))                        # doctest: +SKIP
+
+:func:`analyze` summarizes each architecture (several metrics), compares the reference with each
+other architecture (one family) and all pairs (another family), estimates the seeds needed for 80 %
+power, the expected best-of-k curve, and Table 1. Every random stream is derived from ``seed`` and
+the names involved, so adding an architecture does not change the numbers of the others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis._files import atomic_write_csv, atomic_write_text
+from analysis._seeding import derive
+from analysis.compare import (
+    CORRECTIONS,
+    Comparison,
+    apply_correction,
+    compare_pair,
+    comparisons_frame,
+)
+from analysis.distributions import Summary, summaries_frame, summarize
+from analysis.io import InstanceTable, load_instances
+from analysis.power import (
+    BestOfK,
+    PowerResult,
+    best_of_k,
+    best_of_k_frame,
+    power_analysis,
+    power_frame,
+)
+from analysis.tables import DEFAULT_BASELINES, Table1, table1, to_markdown
+
+__all__ = [
+    "DEFAULT_REFERENCE",
+    "SECONDARY_METRICS",
+    "AnalysisReport",
+    "analyze",
+    "format_report",
+    "write_json",
+]
+
+DEFAULT_REFERENCE = "2d3d_3x3x3"
+#: Also summarized (when present) besides the analyzed metric.
+SECONDARY_METRICS: tuple[str, ...] = ("eval_miou_all", "eval_miou_org", "test_miou_org")
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """Everything :func:`analyze` computed.
+
+    Attributes:
+        summaries: one :class:`~analysis.distributions.Summary` per architecture and metric
+            (``metrics``; the analyzed ``metric`` first).
+        comparisons: ``reference`` against each other architecture, corrected as one family.
+        pairwise: every pair, corrected as another family (pairs with the reference keep it first).
+        power: seeds needed for 80 % power, one per pair in ``pairwise``.
+        best_of_k: expected best-of-k curve per architecture on ``metric``.
+        table1: the paper's Table 1, or None when the table lacks the columns for it.
+        excluded: rows left out (failed, or NaN in a summarized metric) with reasons.
+        notes: anything the reader must know (skipped architectures, omitted sections).
+        files: what was written to ``out_dir``.
+    """
+
+    source: str | None
+    metric: str
+    metrics: tuple[str, ...]
+    reference: str
+    correction: str
+    seed: int
+    n_resamples: int
+    level: float
+    ci_method: str
+    architectures: tuple[str, ...]
+    n_instances: int
+    summaries: tuple[Summary, ...]
+    comparisons: tuple[Comparison, ...]
+    pairwise: tuple[Comparison, ...]
+    power: tuple[PowerResult, ...]
+    best_of_k: tuple[BestOfK, ...]
+    table1: Table1 | None
+    excluded: pd.DataFrame
+    run: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    out_dir: Path | None = None
+    files: tuple[Path, ...] = ()
+    elapsed_s: float = float("nan")
+
+    def summaries_frame(self) -> pd.DataFrame:
+        return summaries_frame(self.summaries)
+
+    def comparisons_frame(self) -> pd.DataFrame:
+        return comparisons_frame(self.comparisons)
+
+    def pairwise_frame(self) -> pd.DataFrame:
+        return comparisons_frame(self.pairwise)
+
+    def power_frame(self) -> pd.DataFrame:
+        return power_frame(self.power)
+
+    def best_of_k_frame(self) -> pd.DataFrame:
+        return best_of_k_frame(self.best_of_k)
+
+    def verdicts(self) -> list[str]:
+        """Verdict lines of the reference family, then the remaining pairs."""
+        seen = {(c.a, c.b) for c in self.comparisons}
+        return [c.verdict() for c in self.comparisons] + [
+            c.verdict() for c in self.pairwise if (c.a, c.b) not in seen
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-safe dict (NaN and infinities become None, arrays lists)."""
+        out = {
+            "source": self.source,
+            "metric": self.metric,
+            "metrics": list(self.metrics),
+            "reference": self.reference,
+            "correction": self.correction,
+            "seed": self.seed,
+            "n_resamples": self.n_resamples,
+            "level": self.level,
+            "ci_method": self.ci_method,
+            "architectures": list(self.architectures),
+            "n_instances": self.n_instances,
+            "summaries": [asdict(s) for s in self.summaries],
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "pairwise": [c.to_dict() for c in self.pairwise],
+            "power": [p.as_row() for p in self.power],
+            "best_of_k": [asdict(b) for b in self.best_of_k],
+            "table1": None
+            if self.table1 is None
+            else {"rows": self.table1.frame.to_dict("records"), "notes": list(self.table1.notes)},
+            "excluded": self.excluded.to_dict("records"),
+            "verdicts": self.verdicts(),
+            "notes": list(self.notes),
+            "run": self.run,
+            "out_dir": self.out_dir,
+            "files": list(self.files),
+            "elapsed_s": self.elapsed_s,
+        }
+        return _json_safe(out)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_json_safe(v) for v in obj.tolist()]
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return _json_safe(asdict(obj))
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if obj is None or obj is pd.NA or obj is pd.NaT:
+        return None
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, bool | int | str):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+def write_json(report: AnalysisReport, path: str | Path) -> Path:
+    """Writes :meth:`AnalysisReport.to_json` atomically (strict JSON, no NaN)."""
+    return atomic_write_text(path, json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+
+
+# -------------------------------------------------------------------------------- analysis
+def analyze(
+    path_or_table: str | Path | pd.DataFrame | InstanceTable,
+    reference: str | None = None,
+    metric: str = "eval_miou_all",
+    correction: str = "holm",
+    seed: int = 0,
+    n_resamples: int = 10_000,
+    out_dir: str | Path | None = None,
+    *,
+    metrics: Sequence[str] | None = None,
+    paired: bool | None = None,
+    level: float = 0.95,
+    ci_method: str = "BCa",
+    alpha: float = 0.05,
+    power: float = 0.8,
+    n_simulations: int = 1000,
+    power_cap: int = 500,
+    baselines: Collection[str] = DEFAULT_BASELINES,
+    write: bool = True,
+) -> AnalysisReport:
+    """Analyzes a table of per-instance scores.
+
+    Args:
+        path_or_table: run directory, ``.csv``/``.parquet`` file, DataFrame or loaded table.
+        reference: architecture compared with every other; default ``2d3d_3x3x3`` when present,
+            else the first architecture in natural order.
+        metric: score column compared, tested and used for power and best-of-k.
+        correction: family-wise correction, "holm" or "bh" (also "bonferroni", "none").
+        seed: base seed of every random stream.
+        n_resamples: bootstrap and permutation resamples.
+        out_dir: where CSVs go; default ``RUN_DIR/analysis`` for a run directory, nothing for a
+            plain table.
+        metrics: metrics summarized; default ``metric`` plus :data:`SECONDARY_METRICS` present.
+        paired: force paired/independent comparisons; None pairs by shared seeds.
+        level, ci_method: confidence level and bootstrap method of every interval.
+        alpha, power: significance level and target power.
+        n_simulations: simulated experiments per sample size in the power simulation.
+        power_cap: largest number of seeds the simulation tries.
+        baselines: architectures shown as baselines in Table 1.
+        write: False writes nothing even for a run directory.
+
+    Raises:
+        ValueError: unknown reference, metric or correction (the message lists the options).
+    """
+    started = time.perf_counter()
+    table = (
+        path_or_table if isinstance(path_or_table, InstanceTable) else load_instances(path_or_table)
+    )
+    if correction.lower() not in CORRECTIONS:
+        raise ValueError(f"unknown correction {correction!r}; options: holm, bh, bonferroni, none")
+    correction = correction.lower()
+    metrics = _check_metrics(table, metric, metrics)
+    archs = table.architectures
+    if not archs:
+        raise ValueError(
+            f"{table.source or 'table'}: no usable instances (all {len(table.excluded)} excluded)"
+        )
+    reference = _check_reference(archs, reference)
+    notes: list[str] = []
+
+    excluded = [table.excluded]
+    summaries: list[Summary] = []
+    primary_scores: dict[str, pd.Series] = {}
+    for m in metrics:
+        scores, nan_rows = table.scores(m)
+        excluded.append(nan_rows)
+        if m == metric:
+            primary_scores = scores
+        for arch in archs:
+            summaries.append(
+                summarize(
+                    scores[arch].to_numpy(),
+                    architecture=arch,
+                    metric=m,
+                    level=level,
+                    method=ci_method,
+                    n_resamples=n_resamples,
+                    seed=derive(seed, "summary", arch, m),
+                )
+            )
+
+    testable = [a for a in archs if len(primary_scores[a]) >= 2]
+    for a in archs:
+        if a not in testable:
+            notes.append(
+                f"{a}: {len(primary_scores[a])} instance(s) with {metric}; left out of comparisons"
+            )
+    if reference not in testable:
+        notes.append(f"reference {reference} has fewer than two scores: no reference comparisons")
+    options = dict(
+        metric=metric,
+        paired=paired,
+        n_resamples=n_resamples,
+        level=level,
+        ci_method=ci_method,
+        alpha=alpha,
+    )
+    pairwise, ref_family = _comparisons(
+        primary_scores, testable, reference, seed, options, correction
+    )
+    for c in pairwise:
+        if c.paired and c.n_pairs < min(c.n_a, c.n_b):
+            notes.append(
+                f"{c.a} vs {c.b}: paired on the {c.n_pairs} shared seeds ({c.n_a} and {c.n_b} available)"
+            )
+
+    powers = tuple(
+        power_analysis(
+            c,
+            primary_scores[c.a],
+            primary_scores[c.b],
+            power=power,
+            alpha=alpha,
+            n_simulations=n_simulations,
+            cap=power_cap,
+            seed=derive(seed, "power", c.a, c.b, metric),
+        )
+        for c in pairwise
+    )
+    curves = tuple(
+        best_of_k(
+            primary_scores[a].to_numpy(),
+            architecture=a,
+            metric=metric,
+            level=level,
+            n_resamples=n_resamples,
+            seed=derive(seed, "best_of_k", a, metric),
+        )
+        for a in archs
+    )
+    t1 = None
+    if "eval_miou_all" in table.data:
+        t1 = table1(table.data, table.ensembles, baselines=baselines)
+    else:
+        notes.append("no eval_miou_all column: Table 1 omitted")
+
+    report = AnalysisReport(
+        source=None if table.source is None else str(table.source),
+        metric=metric,
+        metrics=metrics,
+        reference=reference,
+        correction=correction,
+        seed=seed,
+        n_resamples=n_resamples,
+        level=level,
+        ci_method=ci_method,
+        architectures=archs,
+        n_instances=len(table.data),
+        summaries=tuple(summaries),
+        comparisons=ref_family,
+        pairwise=pairwise,
+        power=powers,
+        best_of_k=curves,
+        table1=t1,
+        excluded=pd.concat([e for e in excluded if len(e)] or [table.excluded], ignore_index=True),
+        run=dict(table.run),
+        notes=tuple(notes),
+    )
+    if out_dir is None and table.run_dir is not None:
+        out_dir = table.run_dir / "analysis"
+    if write and out_dir is not None:
+        files = _write_outputs(report, Path(out_dir))
+        report = replace(report, out_dir=Path(out_dir), files=files)
+    return replace(report, elapsed_s=time.perf_counter() - started)
+
+
+def _check_metrics(
+    table: InstanceTable, metric: str, metrics: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The analyzed metric first, then the other summarized ones; any numeric column may be asked for."""
+    ids = (table.architecture_col, table.seed_col)
+    for m in [metric, *(metrics or ())]:
+        ok = (
+            m in table.data.columns
+            and m not in ids
+            and pd.api.types.is_numeric_dtype(table.data[m])
+        )
+        if not ok:
+            raise ValueError(f"unknown metric {m!r}; metric columns: {', '.join(table.metrics)}")
+    wanted = [metric, *(metrics if metrics is not None else SECONDARY_METRICS)]
+    return tuple(dict.fromkeys(m for m in wanted if m in table.data.columns))
+
+
+def _check_reference(archs: Sequence[str], reference: str | None) -> str:
+    if reference is None:
+        return DEFAULT_REFERENCE if DEFAULT_REFERENCE in archs else archs[0]
+    if reference not in archs:
+        raise ValueError(f"unknown reference {reference!r}; architectures: {', '.join(archs)}")
+    return reference
+
+
+def _comparisons(scores, testable, reference, seed, options, correction):
+    """All pairs once (the reference first in its pairs), then two corrected families."""
+    order = ([reference] if reference in testable else []) + [a for a in testable if a != reference]
+    raw = [
+        compare_pair(
+            scores[a],
+            scores[b],
+            a=a,
+            b=b,
+            seed=derive(seed, "compare", a, b, options["metric"]),
+            **options,
+        )
+        for i, a in enumerate(order)
+        for b in order[i + 1 :]
+    ]
+    pairwise = apply_correction(raw, correction)
+    ref_family = apply_correction([c for c in raw if c.a == reference], correction)
+    return pairwise, ref_family
+
+
+def _write_outputs(report: AnalysisReport, out_dir: Path) -> tuple[Path, ...]:
+    frames = {
+        "summaries.csv": report.summaries_frame(),
+        "comparisons.csv": report.comparisons_frame(),
+        "pairwise.csv": report.pairwise_frame(),
+        "power.csv": report.power_frame(),
+        "best_of_k.csv": report.best_of_k_frame(),
+        "excluded.csv": report.excluded,
+    }
+    if report.table1 is not None:
+        frames["table1.csv"] = report.table1.frame
+    files = [atomic_write_csv(f, out_dir / name) for name, f in frames.items()]
+    if report.table1 is not None:
+        files.append(atomic_write_text(out_dir / "table1.md", to_markdown(report.table1)))
+    return tuple(files)
+
+
+# -------------------------------------------------------------------------------- the text
+def format_report(report: AnalysisReport, digits: int = 3) -> str:
+    """Readable text: distributions, verdicts, power, best-of-k, Table 1, exclusions, notes."""
+    pct = f"{report.level:.0%}"
+    label = {
+        "holm": "Holm",
+        "bh": "BH",
+        "fdr_bh": "BH",
+        "bonferroni": "Bonferroni",
+        "none": "uncorrected",
+    }
+    corr = label.get(report.correction, report.correction)
+    out = [
+        f"densecell-bench analysis of {report.source or 'a table'}",
+        f"metric {report.metric}; reference {report.reference}; {pct} intervals: bootstrap {report.ci_method}, "
+        f"{report.n_resamples:,} resamples; seed {report.seed}",
+        f"{report.n_instances} usable instances of {len(report.architectures)} architectures; "
+        f"{len(report.excluded)} row(s) excluded (listed at the end)",
+    ]
+    for m in report.metrics:
+        out += ["", f"== {m}: distribution per architecture ({pct} CI)"]
+        out += _summary_table(
+            [s for s in report.summaries if s.metric == m], digits, full=m == report.metric
+        )
+
+    if report.comparisons:
+        out += [
+            "",
+            f"== {report.reference} against each other architecture ({report.metric}; "
+            f"permutation test on the mean difference, {corr} over {report.comparisons[0].family_size})",
+        ]
+        out += [f"  {c.verdict(digits)}" for c in report.comparisons]
+    if report.pairwise:
+        out += ["", f"== all pairs ({corr} over {report.pairwise[0].family_size})"]
+        out += [f"  {c.verdict(digits)}" for c in report.pairwise]
+        out += [""] + _comparison_table(report.pairwise, digits)
+    if report.power:
+        p0 = report.power[0]
+        out += [
+            "",
+            f"== seeds per architecture for {p0.target_power:.0%} power at alpha {p0.alpha:g} "
+            f"(t-test formula on the observed effect; simulation resampling the observed scores)",
+        ]
+        out += _power_table(report.power)
+    if report.best_of_k:
+        out += ["", f"== expected best of k instances ({report.metric}; {pct} bootstrap band)"]
+        out += _best_of_k_table(report.best_of_k, digits)
+    if report.table1 is not None:
+        out += [
+            "",
+            "== Table 1 (selected by eval MIoU(all))",
+            to_markdown(report.table1, digits).rstrip(),
+        ]
+    out += ["", "== excluded rows"]
+    if len(report.excluded):
+        rows = [
+            [str(r.architecture), _seed_text(r.seed), str(r.status), str(r.reason)]
+            for r in report.excluded.itertuples()
+        ]
+        out += _text_table(["architecture", "seed", "status", "reason"], rows, right=(1,))
+    else:
+        out.append("  none")
+    if report.notes:
+        out += ["", "== notes", *(f"  {n}" for n in report.notes)]
+    if report.files:
+        out += ["", f"wrote {len(report.files)} files to {report.out_dir}"]
+    return "\n".join(out) + "\n"
+
+
+def _seed_text(seed) -> str:
+    return "" if seed is None or pd.isna(seed) else str(int(seed))
+
+
+def _num(v: float, digits: int) -> str:
+    return "" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _ci(est, digits: int) -> str:
+    if not np.isfinite(est.point):
+        return ""
+    if not (np.isfinite(est.low) and np.isfinite(est.high)):
+        return _num(est.point, digits)
+    return f"{est.point:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]"
+
+
+def _summary_table(summaries: Sequence[Summary], digits: int, full: bool) -> list[str]:
+    if full:
+        header = [
+            "architecture",
+            "n",
+            "mean [CI]",
+            "sd",
+            "median [CI]",
+            "IQM [CI]",
+            "min",
+            "q05",
+            "q95",
+            "max",
+        ]
+        rows = [
+            [s.architecture, str(s.n), _ci(s.mean_ci, digits), _num(s.sd, digits), _ci(s.median_ci, digits),
+             _ci(s.iqm_ci, digits), _num(s.min, digits), _num(s.q05, digits), _num(s.q95, digits), _num(s.max, digits)]
+            for s in summaries
+        ]  # fmt: skip
+    else:
+        header = ["architecture", "n", "mean [CI]", "sd", "IQM [CI]", "max"]
+        rows = [
+            [
+                s.architecture,
+                str(s.n),
+                _ci(s.mean_ci, digits),
+                _num(s.sd, digits),
+                _ci(s.iqm_ci, digits),
+                _num(s.max, digits),
+            ]
+            for s in summaries
+        ]
+    return _text_table(header, rows, right=(1,))
+
+
+def _comparison_table(comparisons: Sequence[Comparison], digits: int) -> list[str]:
+    header = [
+        "a - b",
+        "seeds",
+        "p perm",
+        "p adj",
+        "rank test",
+        "p rank",
+        "p t",
+        "g",
+        "Cliff d",
+        "P(a>b) [CI]",
+    ]
+    rows = []
+    for c in comparisons:
+        n = f"{c.n_pairs} pairs" if c.paired else f"{c.n_a}+{c.n_b}"
+        rows.append([
+            f"{c.a} - {c.b}", n, _p(c.pvalue), _p(c.p_adjusted), c.rank_test.name, _p(c.rank_test.pvalue),
+            _p(c.t_test.pvalue), _num(c.hedges_g, 2), _num(c.cliffs_delta, 2), _ci(c.p_improvement, 2),
+        ])  # fmt: skip
+    return _text_table(header, rows, right=(2, 3, 5, 6, 7, 8))
+
+
+def _p(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _power_table(results: Sequence[PowerResult]) -> list[str]:
+    header = [
+        "a - b",
+        "effect",
+        "seeds now",
+        "power now",
+        "MDE now",
+        "seeds (formula)",
+        "seeds (simulation)",
+    ]
+    rows = []
+    for r in results:
+        n_formula = r.n_analytic_seeds
+        rows.append([
+            f"{r.a} - {r.b}", f"{r.effect_name} = {_num(r.effect_size, 2)}", str(r.n_now), _num(r.power_now, 2),
+            _num(r.mde_now, 2), "n/a" if n_formula is None else (f">{10**5}" if n_formula > 10**5 else str(n_formula)),
+            r.simulated_label(),
+        ])  # fmt: skip
+    return _text_table(header, rows, right=(2, 3, 4, 5, 6))
+
+
+def _best_of_k_table(curves: Sequence[BestOfK], digits: int) -> list[str]:
+    n_max = max((len(c.k) for c in curves), default=0)
+    ks = sorted({k for k in (1, 2, 3, 5, 10, 20, n_max) if 1 <= k <= n_max})
+    header = ["architecture", *(f"k={k}" for k in ks)]
+    rows = []
+    for c in curves:
+        cells = [c.architecture]
+        for k in ks:
+            if k > len(c.k):
+                cells.append("")
+            else:
+                lo, hi = c.low[k - 1], c.high[k - 1]
+                band = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else ""
+                cells.append(f"{c.expected[k - 1]:.{digits}f}{band}")
+        rows.append(cells)
+    return _text_table(header, rows)
+
+
+def _text_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row):
+        cells = [
+            str(c).rjust(w) if i in right else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths))
+        ]
+        return ("  " + "  ".join(cells)).rstrip()
+
+    return [fmt(header), "  " + "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
