@@ -55,6 +55,7 @@ class TrainConfig:
     lr_decay: float = 0.75
     lr_decay_steps: float = 10**3.4
     lr_staircase: bool = True
+    lr_warmup_steps: int = 0
     # Loss: c_2D weights the auxiliary 2D term; L2 (sum of squares) per parameter group.
     c_2d: float = 0.33
     l2: dict[str, float] = field(default_factory=lambda: {"2d": 10**-4.7, "3d": 1e-5, "predictors": 1e-9})
@@ -103,7 +104,8 @@ class TrainConfig:
         exponent = step / self.lr_decay_steps
         if self.lr_staircase:
             exponent = math.floor(exponent)
-        return self.lr * self.lr_decay**exponent
+        warmup = min(1.0, (step + 1) / self.lr_warmup_steps) if self.lr_warmup_steps else 1.0
+        return self.lr * warmup * self.lr_decay**exponent
 
 
 PAPER = TrainConfig()

@@ -35,6 +35,7 @@ class DataSpec:
     n_classes: int | None = None
     color_table: str | None = None
     cache_dir: str = "results/.cache"
+    min_xy: int = 0  # phantom only: grow x,y to at least this (suites with large windows)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,9 +56,14 @@ def load_data(spec: DataSpec) -> Dataset:
     if spec in _LOADED:
         return _LOADED[spec]
     if spec.kind == "phantom":
-        from benchmark.phantom import phantom_dataset
+        from benchmark.phantom import PROFILES, phantom_dataset
 
-        dataset = phantom_dataset(spec.profile, seed=spec.seed, cache_dir=Path(spec.cache_dir))
+        sizes = {}
+        for split in ("train", "eval", "test"):
+            z, x, y = PROFILES[spec.profile][split]
+            if max(x, y) < spec.min_xy:
+                sizes[split] = (z, max(x, spec.min_xy), max(y, spec.min_xy))
+        dataset = phantom_dataset(spec.profile, seed=spec.seed, cache_dir=Path(spec.cache_dir), **sizes)
     elif spec.kind == "platelet":
         from benchmark.data import load_platelet_dir
 
