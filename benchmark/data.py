@@ -749,3 +749,40 @@ def load_platelet_dir(
         voxel_size=PLATELET_VOXEL_SIZE,
         name=f"platelet-em:{root}",
     )
+
+
+def open_array(spec: str | Path):
+    """Like ``read_array`` but lazy where the format allows (NPY and uncompressed TIFF by memory
+    map, Zarr and HDF5 datasets as they are): slicing reads only the slices asked for, so
+    volumes larger than memory can be segmented slab by slab."""
+    path, key = _split_spec(spec)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        if suffix in _TIFF_SUFFIXES:
+            import tifffile
+
+            try:
+                return tifffile.memmap(path, mode="r")
+            except ValueError:  # compressed or tiled: read it whole
+                return read_array(spec)
+        if suffix == ".zarr" or path.is_dir():
+            import zarr
+
+            root = zarr.open(str(path), mode="r")
+            return root if key is None and hasattr(root, "shape") else root[key] if key else read_array(spec)
+        if suffix in _HDF5_SUFFIXES:
+            import h5py
+
+            handle = h5py.File(path, "r")
+            names: list[str] = []
+            handle.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+            return handle[_choose(path, key, names, "HDF5")]
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: could not open ({type(exc).__name__}: {exc})") from exc
+    return read_array(spec)

@@ -40,6 +40,18 @@ class DataSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def absolute(self) -> DataSpec:
+        """The same spec with every path absolute (workers may run in other folders)."""
+        from dataclasses import replace
+
+        changes = {}
+        for key in ("data_dir", "train_image", "train_labels", "eval_image", "eval_labels", "test_image", "test_labels", "color_table", "cache_dir"):
+            value = getattr(self, key)
+            if value:
+                path, sep, inner = str(value).partition(":") if ":" in str(value) and not Path(value).exists() else (str(value), "", "")
+                changes[key] = str(Path(path).resolve()) + sep + inner
+        return replace(self, **changes)
+
     def describe(self) -> str:
         if self.kind == "phantom":
             return f"built-in phantom ({self.profile} size, seed {self.seed})"

@@ -53,6 +53,8 @@ RAY_QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
     "RAY_DEDUP_LOGS": "0",
+    # Trials run in the driver's folder, not a per-trial copy: relative paths mean what they say.
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
 }
 FINAL_STATUSES = ("finished", "early_stopped", "failed")
 
@@ -231,6 +233,7 @@ def _tune_callbacks():
             row["params"] = result.get("params")
             row["wall_time_s"] = result.get("elapsed_s")
             row["trial_id"] = trial.trial_id
+            row["node_id"] = result.get("node_id")
             row.update(self._checkpoint_paths(trial))
             return row
 
@@ -262,6 +265,7 @@ def _tune_callbacks():
             self._last = 0.0
             self._best: dict[str, float] = {}
             self._started = time.monotonic()
+            self._previous = ""
 
         def setup(self, **info: Any) -> None:
             self._started = time.monotonic()
@@ -290,12 +294,14 @@ def _tune_callbacks():
                 counts[t.status] = counts.get(t.status, 0) + 1
             done = counts["TERMINATED"] + self.already_done
             best = ", ".join(f"{a} {v:.3f}" for a, v in sorted(self._best.items()))
-            elapsed = now - self._started
-            self.print_fn(
-                f"[{_fmt_time(elapsed)}] {done}/{self.total} done, {counts['RUNNING']} running, "
+            status = (
+                f"{done}/{self.total} done, {counts['RUNNING']} running, "
                 f"{counts['PENDING'] + counts['PAUSED']} pending, {counts['ERROR']} failed"
                 + (f" | best eval MIoU(all): {best}" if best else "")
             )
+            if status != self._previous:
+                self._previous = status
+                self.print_fn(f"[{_fmt_time(now - self._started)}] {status}")
 
     class InstanceStopper(tune.Stopper):
         """The paper's early stop as a Tune stopper; also ends trials that report ``done``."""
@@ -460,7 +466,8 @@ def run_sweep(
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+            env = {k: v for k, v in RAY_QUIET_ENV.items() if k == "RAY_CHDIR_TO_TRIAL_DIR"}
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env={"env_vars": env})
         else:
             ray.init(
                 num_cpus=os.cpu_count(),
@@ -489,7 +496,7 @@ def run_sweep(
             print_fn(f"{reason}; data: {data.describe()}")
         train_overrides = dict(train_overrides or {})
         entries, configs = plan_instances(suite, seeds, profile, train_overrides)
-        data = _fit_phantom_to_windows(data, configs)
+        data = _fit_phantom_to_windows(data.absolute(), configs)
         expected = [(e["arch"], e["seed"]) for e in entries]
 
         # Resources: fractional GPUs pack several instances on one device.
@@ -519,7 +526,7 @@ def run_sweep(
                 data=data.to_dict(),
                 train_overrides=train_overrides,
                 configs={a: c.to_dict() for a, c in configs.items()},
-                plugins=list(suite.plugins) + list(plugins),
+                plugins=[_absolute_if_file(p) for p in (*suite.plugins, *plugins)],
                 experiments=[],
                 invocations=[record],
                 **environment_record(),
@@ -572,7 +579,12 @@ def run_sweep(
             tuner = tune.Tuner(
                 trainable,
                 param_space={"instance": tune.grid_search(todo), **common},
-                tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=max_concurrent),
+                tune_config=tune.TuneConfig(
+                    reuse_actors=True,
+                    max_concurrent_trials=max_concurrent,
+                    trial_dirname_creator=_trial_dirname,
+                    trial_name_creator=_trial_dirname,
+                ),
                 run_config=tune.RunConfig(
                     name=exp_name,
                     storage_path=str(run_dir),
@@ -596,6 +608,16 @@ def run_sweep(
     write_json(meta, run_dir / "run.json")
     subset = instances[instances.apply(lambda r: (r["architecture"], int(r["seed"])) in set(expected), axis=1)] if not instances.empty else instances
     return SweepResult(run_dir, subset, expected, complete, time.monotonic() - started, summarize_instances(subset))
+
+
+def _absolute_if_file(plugin: str) -> str:
+    """Plug-in files become absolute paths so that workers on any folder find them."""
+    return str(Path(plugin).resolve()) if plugin.endswith((".py", ".toml")) and Path(plugin).exists() else plugin
+
+
+def _trial_dirname(trial: Any) -> str:
+    inst = trial.config["instance"]
+    return f"{inst['arch']}-seed{inst['seed']}-{trial.trial_id}"
 
 
 def _set_callbacks(tuner: Any, callbacks: list, stopper: Any) -> None:

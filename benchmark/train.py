@@ -38,7 +38,7 @@ from architectures.summary import window_overrides
 from benchmark.augment import apply_elastic, augment_window, elastic_field
 from benchmark.config import TrainConfig
 from benchmark.data import Dataset, Volume, check_window_fits
-from benchmark.infer import InferenceSettings, score_volume
+from benchmark.infer import InferenceSettings, confusion_on_device, predict_probabilities, score_volume
 from benchmark.weights import loss_weights
 from benchmark.windows import epoch_plan, instance_seeds, window_corners
 
@@ -493,7 +493,7 @@ def train_instance(
                 stop_now = stop_rule(epoch_now, point.best_eval.miou_all)
                 if stop_now or last_step:
                     status = "early_stopped" if stop_now and not last_step else "finished"
-                    test = _score_test(model, best_state, data, in_window, out_window, settings)
+                    test = _finish(model, best_state, data, in_window, out_window, settings, ckpt_dir if config.save_probabilities else None)
                     point = _replace(point, done=True, status=status, test=test)
                 curve.append(point)
 
@@ -524,7 +524,7 @@ def train_instance(
                     stopped_early = True
                     break
                 if asked_to_stop:
-                    test = _score_test(model, best_state, data, in_window, out_window, settings)
+                    test = _finish(model, best_state, data, in_window, out_window, settings, ckpt_dir if config.save_probabilities else None)
                     curve[-1] = _replace(point, done=True, status="early_stopped", test=test)
                     save_last()
                     stopped_early = True
@@ -547,17 +547,34 @@ def _cut_window(image, labels, weights, plan, j, in_window, out_window):
     return xi, center_crop(li, out_window), center_crop(wi, out_window)
 
 
-def _score_test(model, best_state, data: DeviceData, in_window, out_window, settings) -> SegmentationScores | None:
-    """The best checkpoint's scores on the test volume (weights restored afterwards)."""
-    if data.test is None or best_state is None:
+def _finish(model, best_state, data: DeviceData, in_window, out_window, settings, save_dir: Path | None) -> SegmentationScores | None:
+    """Scores the best checkpoint on the test volume and, with ``save_dir``, keeps its class
+    probabilities on the eval and test volumes (uint8, p * 255) for ensembles; the model's current
+    weights are restored afterwards."""
+    if best_state is None:
         return None
     current = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     model.eval()
-    cm = score_volume(model, data.test.image, data.test.labels, in_window, out_window, data.n_classes, settings, data.test.labeled)
+    test = None
+    saved: dict[str, np.ndarray] = {}
+    for split, volume in (("eval", data.eval), ("test", data.test)):
+        if volume is None or (split == "eval" and save_dir is None):
+            continue
+        probs = predict_probabilities(model, volume.image, in_window, out_window, settings)
+        if split == "test":
+            cm = confusion_on_device(volume.labels, probs.argmax(dim=0), data.n_classes, volume.labeled)
+            test = score_confusion(cm.cpu().numpy(), data.org_classes)
+        if save_dir is not None:
+            saved[split] = (probs * 255).round().to(torch.uint8).cpu().numpy()
+    if saved:
+        tmp = save_dir / f".probabilities.{os.getpid()}.npz"
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **saved)
+        os.replace(tmp, save_dir / "probabilities.npz")
     model.load_state_dict(current)
     model.train()
-    return score_confusion(cm, data.org_classes)
+    return test
 
 
 def _replace(point: EvalPoint, **changes: Any) -> EvalPoint:

@@ -24,6 +24,7 @@ def train_trial(config: dict[str, Any]) -> None:
     A retried or resumed trial (``tune.get_checkpoint()`` is set) copies its last checkpoint into
     a fresh local directory and ``train_instance`` continues from it exactly.
     """
+    import ray
     from ray import tune
 
     from architectures import load_plugin
@@ -37,6 +38,7 @@ def train_trial(config: dict[str, Any]) -> None:
     data_spec = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["data"].items()})
     dataset = load_data(data_spec)
     train_config = TrainConfig().replace(**inst["train"])
+    node_id = ray.get_runtime_context().get_node_id()
     workdir = Path(tempfile.mkdtemp(prefix=f"dcb-{inst['arch']}-{inst['seed']}-"))
     try:
         restored = tune.get_checkpoint()
@@ -46,7 +48,7 @@ def train_trial(config: dict[str, Any]) -> None:
 
         def on_eval(point) -> bool:
             metrics = point.metrics(dataset.class_names)
-            metrics.update(architecture=inst["arch"], seed=inst["seed"])
+            metrics.update(architecture=inst["arch"], seed=inst["seed"], node_id=node_id)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(workdir)))
             return False
 

@@ -20,11 +20,18 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from architectures.blocks import EncoderDecoder, Predictor, SegmentationNet, SpatialPyramid
+from architectures.blocks import (
+    EncoderDecoder,
+    Predictor,
+    SegmentationNet,
+    SpatialPyramid,
+    block_names,
+)
 from architectures.layers import scale_channels
 from architectures.registry import register
+from architectures.search_space import Param, SearchSpace, register_space
 
-__all__ = ["Net2D3D", "create_2d3d"]
+__all__ = ["SEARCH_SPACE", "Net2D3D", "create_2d3d"]
 
 PAPER_INSERTED_BLOCKS = ("e0", "e1", "d1", "d0")
 
@@ -119,7 +126,7 @@ def create_2d3d(args: dict[str, Any], **overrides: Any) -> Net2D3D:
 _PAPER = dict(
     depth=3, convs_per_block=2, inserted_blocks=PAPER_INSERTED_BLOCKS, inserted_kernel=(3, 3, 3)
 )
-_QUICK = dict(width=0.125, window=(5, 64, 64))
+_QUICK = dict(width=0.125, window=(5, 32, 32))
 
 
 @register(
@@ -173,3 +180,101 @@ def net_2d3d_no_multiloss(**kwargs: Any) -> Net2D3D:
 )
 def net_2d3d_no_pyramid(**kwargs: Any) -> Net2D3D:
     return create_2d3d(dict(_PAPER, pyramid=False), **kwargs)
+
+
+# ------------------------------------------------------------------------------- search space
+# ``python -m benchmark search --space 2d3d``: the family's arguments as a conditional space around
+# the paper's net. Ranges are centered on the paper's choices; ``lr`` and ``c_2d`` are training
+# options (their reference values come from the training profile). The 3x3x3 insertions are one
+# yes/no per block that exists at the drawn depth (``e0..e{depth-1}``, ``d0..d{depth}``); pyramid
+# scales and their convolution counts are drawn only with a pyramid, and ``c_2d`` (the weight of
+# the 2D loss, which needs the pyramid's second output) too.
+_MIN_DEPTH = 2
+_MAX_DEPTH = 4
+_MAX_PYRAMID_SCALES = 3
+
+
+def _insert_param(block: str) -> Param:
+    # e{s} exists when depth > s and d{s} when depth >= s; blocks every depth has are unconditional.
+    level = int(block[1:])
+    need = level + 1 if block[0] == "e" else level
+    conditional = need > _MIN_DEPTH
+    return Param(
+        f"insert_{block}",
+        "bool",
+        when=(lambda v, n=need: v["depth"] >= n) if conditional else None,
+        when_text=f"depth >= {need}" if conditional else "",
+        reference=block in PAPER_INSERTED_BLOCKS,
+        help=f"block {block} starts with an inserted 3x3x3 conv",
+    )
+
+
+def _pyramid_param(scale: int) -> Param:
+    return Param(
+        f"pyramid_convs_{scale}",
+        "int",
+        low=1,
+        high=6,
+        when=lambda v, s=scale: bool(v["pyramid"]) and v["pyramid_scales"] > s,
+        when_text="pyramid" + (f", scales > {scale}" if scale else ""),
+        reference=(3, 5)[scale] if scale < 2 else None,
+        help=f"3x3x3 convs at pyramid scale {scale}",
+    )
+
+
+def _candidate_2d3d(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Drawn values -> (``Net2D3D`` options, training overrides)."""
+    depth = int(values["depth"])
+    inserted = tuple(b for b in block_names(depth) if values.get(f"insert_{b}", False))
+    options: dict[str, Any] = dict(
+        depth=depth,
+        base_channels=int(values["base_channels"]),
+        convs_per_block=int(values["convs_per_block"]),
+        inserted_blocks=inserted,
+        pyramid=bool(values["pyramid"]),
+    )
+    train: dict[str, Any] = {"lr": float(values["lr"])}
+    if options["pyramid"]:
+        scales = int(values["pyramid_scales"])
+        options["pyramid_convs"] = tuple(int(values[f"pyramid_convs_{s}"]) for s in range(scales))
+        train["c_2d"] = float(values["c_2d"])
+    return options, train
+
+
+SEARCH_SPACE = register_space(
+    SearchSpace(
+        name="2d3d",
+        base="2d3d_3x3x3",
+        description="the 2D-3D family around the paper's 2D-3D+3x3x3 net",
+        params=(
+            Param("depth", "int", low=_MIN_DEPTH, high=_MAX_DEPTH, reference=3, help="encoder blocks (pooling steps)"),
+            Param("base_channels", "categorical", choices=(32, 48, 64, 96), reference=64, help="scale-0 kernels (times the profile's width)"),
+            Param("convs_per_block", "int", low=1, high=3, reference=2, help="1x3x3 convs per 2D block"),
+            *(_insert_param(b) for b in block_names(_MAX_DEPTH)),
+            Param("pyramid", "bool", reference=True, help="3D spatial pyramid + 3D predictor"),
+            Param(
+                "pyramid_scales",
+                "int",
+                low=1,
+                high=_MAX_PYRAMID_SCALES,
+                when=lambda v: bool(v["pyramid"]),
+                when_text="pyramid",
+                reference=2,
+                help="pyramid scales",
+            ),
+            *(_pyramid_param(s) for s in range(_MAX_PYRAMID_SCALES)),
+            Param(
+                "c_2d",
+                "float",
+                low=0.0,
+                high=1.0,
+                when=lambda v: bool(v["pyramid"]),
+                when_text="pyramid",
+                help="weight of the auxiliary 2D loss (training)",
+            ),
+            Param("lr", "float", low=1e-4, high=1e-2, log=True, help="Adam learning rate (training)"),
+        ),
+        to_candidate=_candidate_2d3d,
+        train_fields=("lr", "c_2d"),
+    )
+)

@@ -131,7 +131,7 @@ _UNET3D = dict(depth=2, convs_per_block=3, conv_kernel=(3, 3, 3), padding="same"
     family="unet3d",
     description="3D U-Net Thin: 3x3x3 same convs, 3 per block, 2 x,y-only pools; (5,300,300) -> (5,296,296)",
     window=(5, 300, 300),
-    quick=dict(width=0.125, window=(5, 64, 64)),
+    quick=dict(width=0.125, window=(5, 32, 32)),
     accepts=UNet,
 )
 def unet3d_thin(**kwargs: Any) -> UNet:
@@ -143,7 +143,7 @@ def unet3d_thin(**kwargs: Any) -> UNet:
     family="unet3d",
     description="3D U-Net Thick: as Thin but pools and up-samples z too; (16,180,180)",
     window=(16, 180, 180),
-    quick=dict(width=0.125, window=(8, 48, 48)),
+    quick=dict(width=0.125, window=(8, 32, 32)),
     accepts=UNet,
 )
 def unet3d_thick(**kwargs: Any) -> UNet:

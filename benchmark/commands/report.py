@@ -1,0 +1,68 @@
+"""``python -m benchmark report RUN_DIR``: the run's results as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["cmd_report", "register", "write_report"]
+
+
+def register(
+    subparsers: argparse._SubParsersAction, common_parent: argparse.ArgumentParser
+) -> None:
+    """Adds the ``report`` sub-command."""
+    p = subparsers.add_parser(
+        "report",
+        parents=[common_parent],
+        help="interactive HTML report of a run (works offline)",
+        description=(
+            "Writes one self-contained HTML file (plotly.js embedded) with the run's metadata, "
+            "Table 1, performance distributions, comparisons, ensemble and best-of-k curves, the "
+            "power table, training curves, IoU per class and a slice viewer of the best ensembles. "
+            "Sections whose inputs are missing are replaced by a note."
+        ),
+    )
+    p.add_argument("path", metavar="RUN_DIR", help="run directory (or a .csv/.parquet table)")
+    p.add_argument(
+        "--out", metavar="PATH", help="HTML file to write (default: RUN_DIR/report.html)"
+    )
+    p.add_argument(
+        "--reference",
+        metavar="ARCH",
+        help="architecture compared with all others (default: 2d3d_3x3x3 if present, else the first)",
+    )
+    p.add_argument(
+        "--metric",
+        default="eval_miou_all",
+        metavar="COLUMN",
+        help="score column compared (default: eval_miou_all)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap and permutation streams"
+    )
+    p.set_defaults(func=cmd_report)
+
+
+def write_report(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    reference: str | None = None,
+    metric: str = "eval_miou_all",
+    seed: int = 0,
+) -> Path:
+    """Builds the report and prints where it went (also used at the end of ``run``)."""
+    from analysis.report import build_report
+
+    started = time.perf_counter()
+    path = build_report(run_dir, out, reference=reference, metric=metric, seed=seed)
+    size = path.stat().st_size / 1e6
+    print(f"wrote {path} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
+    return path
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    write_report(args.path, args.out, reference=args.reference, metric=args.metric, seed=args.seed)
+    return 0

@@ -1,0 +1,132 @@
+"""Ray Tune sweeps end to end: tables, kill -9 and resume, a two-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+SUITE = textwrap.dedent(
+    """\
+    name = "pair"
+    architectures = ["2d3d_3x3x3", "2d3d_no_pyramid"]
+    profile = "quick"
+    seeds = 2
+    """
+)
+FAST = ["--option", "window=[5,32,32]", "--option", "width=0.0625", "--option", "spacing=[2,16,16]"]
+
+
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_ADDRESS="")
+
+
+def _run(args, cwd, timeout=420):
+    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_two_architectures_two_seeds_end_to_end(tmp_path):
+    (tmp_path / "pair.toml").write_text(SUITE)
+    out = _run(["run", "--suite", "pair.toml", "--name", "e2e", "--results", "res", "--no-report", *FAST, "--option", "max_steps=6", "--option", "evals_per_epoch=80"], tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    run = tmp_path / "res" / "pair" / "e2e"
+    instances = pd.read_parquet(run / "instances.parquet")
+    assert sorted(zip(instances.architecture, instances.seed)) == [("2d3d_3x3x3", 0), ("2d3d_3x3x3", 1), ("2d3d_no_pyramid", 0), ("2d3d_no_pyramid", 1)]
+    assert set(instances.status) == {"finished"}
+    assert instances.eval_miou_all.between(0, 1).all() and instances.test_miou_org.notna().all()
+    assert (instances.params > 0).all() and (instances.steps == 6).all()
+    for path in instances.checkpoint_best:
+        assert Path(path).is_file()
+    curves = pd.read_parquet(run / "curves.parquet")
+    assert set(curves.groupby(["architecture", "seed"]).size()) == {2}  # evaluations at steps 3 and 6
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["profile"] == "quick" and meta["seeds"] == [0, 1]
+    assert meta["versions"]["torch"] and meta["hardware"]["cpus"] and "command" in meta["invocations"][0]
+    assert meta["invocations"][0]["complete"] is True
+    assert "summary" not in out.stderr.lower()
+    assert "2d3d_no_pyramid" in out.stdout and "next:" in out.stdout
+    # Paired seeds: seed i of both architectures saw the same data presentation.
+    from benchmark.windows import instance_seeds
+
+    assert instance_seeds(0) != instance_seeds(1)
+
+
+def test_kill_minus_9_and_resume(tmp_path):
+    (tmp_path / "pair.toml").write_text(SUITE.replace("seeds = 2", "seeds = 3"))
+    args = ["run", "--suite", "pair.toml", "--name", "k", "--results", "res", "--no-report", *FAST, "--option", "max_steps=30", "--option", "evals_per_epoch=24.5"]
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    run = tmp_path / "res" / "pair" / "k"
+    deadline = time.monotonic() + 300
+    finished_before: set = set()
+    try:
+        while time.monotonic() < deadline:
+            if (run / "instances.parquet").is_file():
+                table = pd.read_parquet(run / "instances.parquet")
+                finished_before = set(zip(table[table.status == "finished"].architecture, table[table.status == "finished"].seed))
+                if finished_before and (table.status == "running").any():
+                    break
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.5)
+        assert finished_before, "no instance finished in time"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    events_before = (run / "events.jsonl").read_text().splitlines()
+    resumed = _run(args + ["--resume"], tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "restoring tune" in resumed.stdout
+    table = pd.read_parquet(run / "instances.parquet")
+    pairs = list(zip(table.architecture, table.seed))
+    assert sorted(pairs) == sorted({(a, s) for a in ("2d3d_3x3x3", "2d3d_no_pyramid") for s in range(3)})
+    assert len(pairs) == len(set(pairs)) == 6
+    assert set(table.status) == {"finished"} and (table.steps == 30).all()
+    # Finished instances were not trained again: no start after the kill.
+    new_events = [json.loads(e) for e in (run / "events.jsonl").read_text().splitlines()[len(events_before) :]]
+    restarted = {(e["architecture"], e["seed"]) for e in new_events if e["event"] in ("start", "restart")}
+    assert not (restarted & finished_before)
+    curves = pd.read_parquet(run / "curves.parquet")
+    assert not curves.duplicated(["architecture", "seed", "step"]).any()
+    assert set(curves.groupby(["architecture", "seed"]).size()) == {3}
+
+
+CLUSTER_SCRIPT = """
+import os, sys, json
+for k, v in {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_AIR_NEW_OUTPUT": "0"}.items():
+    os.environ[k] = v
+import ray
+from ray.cluster_utils import Cluster
+from benchmark.suites import Suite
+from benchmark.sweep import run_sweep
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+ray.init(address=cluster.address, log_to_driver=False, logging_level="ERROR")
+nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
+suite = Suite("pair", ("2d3d_3x3x3", "2d3d_no_pyramid"))
+overrides = dict(window=(5, 32, 32), width=0.0625, spacing=(2, 16, 16), max_steps=4, evals_per_epoch=200)
+result = run_sweep(suite, [0, 1], profile="quick", results_root=sys.argv[1], name="c", train_overrides=overrides, print_fn=lambda s: None)
+print(json.dumps({"nodes": nodes, "used": sorted(set(result.instances.node_id)), "n": len(result.instances), "complete": result.complete}))
+ray.shutdown()
+cluster.shutdown()
+"""
+
+
+def test_two_node_cluster_places_trials_on_both_nodes(tmp_path):
+    out = subprocess.run([sys.executable, "-c", CLUSTER_SCRIPT, str(tmp_path)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=420)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["complete"] and report["n"] == 4
+    assert len(report["nodes"]) == 2
+    assert report["used"] == report["nodes"]
