@@ -106,8 +106,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _analysis_and_report(run_dir: Path) -> None:
-    """Hook for the statistics and the HTML report at the end of a run (when available)."""
-    return None
+    """Ensembles, statistics and the HTML report at the end of a complete run."""
+    from analysis.analyze import analyze
+    from benchmark.ensembles import run_ensembles
+
+    print("\nscoring ensembles (top-k and random-k) ...", flush=True)
+    ensembles = run_ensembles(run_dir, log=lambda line: None)
+    for _, row in ensembles.best.iterrows():
+        print(f"  {row.architecture}: best top-k ensemble k = {row.k}, eval MIoU(all) {row.eval_miou_all:.4f}")
+    report = analyze(run_dir)
+    print("\ncomparisons (eval MIoU(all) of the best checkpoints, paired seeds):")
+    for line in report.verdicts():
+        print(f"  {line}")
+    try:
+        from analysis.report import build_report
+    except ImportError:  # the report module is optional in minimal installs
+        return
+    path = build_report(run_dir, analysis=report)
+    print(f"\nreport: {path}")
 
 
 def _f(value: float) -> str:
