@@ -15,7 +15,12 @@ __all__ = ["elastic_field", "apply_elastic", "augment_window"]
 
 
 def elastic_field(
-    shape_xy: tuple[int, int], grid: tuple[int, int], mean: float, sd: float, seed: int, device: torch.device
+    shape_xy: tuple[int, int],
+    grid: tuple[int, int],
+    mean: float,
+    sd: float,
+    seed: int,
+    device: torch.device,
 ) -> torch.Tensor:
     """Sampling grid ``(1, x, y, 2)`` in ``grid_sample``'s normalized coordinates.
 
@@ -42,7 +47,9 @@ def apply_elastic(
     grid = sampling_grid.expand(z, -1, -1, -1)
 
     def warp(volume: torch.Tensor, mode: str) -> torch.Tensor:
-        out = F.grid_sample(volume.unsqueeze(1), grid, mode=mode, padding_mode="reflection", align_corners=True)
+        out = F.grid_sample(
+            volume.unsqueeze(1), grid, mode=mode, padding_mode="reflection", align_corners=True
+        )
         return out.squeeze(1)
 
     warped_labels = warp(labels.to(torch.float32), "nearest").round().to(labels.dtype)
@@ -50,7 +57,12 @@ def apply_elastic(
 
 
 def augment_window(
-    image: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, flips: tuple[bool, bool, bool], contrast: float, brightness: float
+    image: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    flips: tuple[bool, bool, bool],
+    contrast: float,
+    brightness: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Reflects (z, x, y) windows along the flagged axes and scales / shifts the image.
 

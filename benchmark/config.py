@@ -58,7 +58,9 @@ class TrainConfig:
     lr_warmup_steps: int = 0
     # Loss: c_2D weights the auxiliary 2D term; L2 (sum of squares) per parameter group.
     c_2d: float = 0.33
-    l2: dict[str, float] = field(default_factory=lambda: {"2d": 10**-4.7, "3d": 1e-5, "predictors": 1e-9})
+    l2: dict[str, float] = field(
+        default_factory=lambda: {"2d": 10**-4.7, "3d": 1e-5, "predictors": 1e-9}
+    )
     # Per-voxel weights W = floor + class balance + edge term (see benchmark.weights).
     weight_floor: float = 0.01
     class_balance: bool = True
@@ -155,7 +157,9 @@ def resolve_profile(profile: str, cuda_available: bool | None = None) -> tuple[s
     return "quick", "profile quick (auto: no CUDA device; the paper profile needs a GPU)"
 
 
-def make_config(profile: str = "auto", arch_defaults: dict[str, Any] | None = None, **overrides: Any) -> tuple[TrainConfig, str]:
+def make_config(
+    profile: str = "auto", arch_defaults: dict[str, Any] | None = None, **overrides: Any
+) -> tuple[TrainConfig, str]:
     """Config for ``profile`` with the architecture's training defaults, then ``overrides``.
 
     Returns the config and a one-line description of the profile choice.

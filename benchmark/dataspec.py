@@ -45,10 +45,24 @@ class DataSpec:
         from dataclasses import replace
 
         changes = {}
-        for key in ("data_dir", "train_image", "train_labels", "eval_image", "eval_labels", "test_image", "test_labels", "color_table", "cache_dir"):
+        for key in (
+            "data_dir",
+            "train_image",
+            "train_labels",
+            "eval_image",
+            "eval_labels",
+            "test_image",
+            "test_labels",
+            "color_table",
+            "cache_dir",
+        ):
             value = getattr(self, key)
             if value:
-                path, sep, inner = str(value).partition(":") if ":" in str(value) and not Path(value).exists() else (str(value), "", "")
+                path, sep, inner = (
+                    str(value).partition(":")
+                    if ":" in str(value) and not Path(value).exists()
+                    else (str(value), "", "")
+                )
                 changes[key] = str(Path(path).resolve()) + sep + inner
         return replace(self, **changes)
 
@@ -57,7 +71,9 @@ class DataSpec:
             return f"built-in phantom ({self.profile} size, seed {self.seed})"
         if self.kind == "platelet":
             return f"platelet-em volumes in {self.data_dir}"
-        return f"volumes {self.train_image} (train), {self.eval_image} (eval)" + (f", {self.test_image} (test)" if self.test_image else "")
+        return f"volumes {self.train_image} (train), {self.eval_image} (eval)" + (
+            f", {self.test_image} (test)" if self.test_image else ""
+        )
 
 
 _LOADED: dict[DataSpec, Dataset] = {}
@@ -75,11 +91,18 @@ def load_data(spec: DataSpec) -> Dataset:
             z, x, y = PROFILES[spec.profile][split]
             if max(x, y) < spec.min_xy:
                 sizes[split] = (z, max(x, spec.min_xy), max(y, spec.min_xy))
-        dataset = phantom_dataset(spec.profile, seed=spec.seed, cache_dir=Path(spec.cache_dir), **sizes)
+        dataset = phantom_dataset(
+            spec.profile, seed=spec.seed, cache_dir=Path(spec.cache_dir), **sizes
+        )
     elif spec.kind == "platelet":
         from benchmark.data import load_platelet_dir
 
-        dataset = load_platelet_dir(spec.data_dir, color_table=spec.color_table, test_image=spec.test_image, test_labels=spec.test_labels)
+        dataset = load_platelet_dir(
+            spec.data_dir,
+            color_table=spec.color_table,
+            test_image=spec.test_image,
+            test_labels=spec.test_labels,
+        )
     elif spec.kind == "volumes":
         from benchmark.data import load_volumes
 
@@ -104,17 +127,33 @@ def load_data(spec: DataSpec) -> Dataset:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """The data options shared by ``train``, ``run`` and ``search``."""
     g = parser.add_argument_group("data (default: the built-in phantom)")
-    g.add_argument("--data", metavar="DIR", help="platelet-em layout: images/50-images.tif, images/24-images.tif, labels-semantic/...")
-    g.add_argument("--train-image", metavar="PATH", help="training image (TIF, NPY, Zarr, or file.h5:dataset)")
+    g.add_argument(
+        "--data",
+        metavar="DIR",
+        help="platelet-em layout: images/50-images.tif, images/24-images.tif, labels-semantic/...",
+    )
+    g.add_argument(
+        "--train-image", metavar="PATH", help="training image (TIF, NPY, Zarr, or file.h5:dataset)"
+    )
     g.add_argument("--train-labels", metavar="PATH")
     g.add_argument("--eval-image", metavar="PATH")
     g.add_argument("--eval-labels", metavar="PATH")
     g.add_argument("--test-image", metavar="PATH")
     g.add_argument("--test-labels", metavar="PATH")
-    g.add_argument("--org-classes", metavar="IDS", help="organelle classes for MIoU(org), e.g. 2,3,4,5,6")
-    g.add_argument("--n-classes", type=int, help="number of classes (default: inferred from the labels)")
-    g.add_argument("--color-table", metavar="PATH", help="JSON/TOML table of label colors -> class ids for RGB labels")
-    g.add_argument("--phantom-seed", type=int, default=0, help="seed of the built-in phantom (default 0)")
+    g.add_argument(
+        "--org-classes", metavar="IDS", help="organelle classes for MIoU(org), e.g. 2,3,4,5,6"
+    )
+    g.add_argument(
+        "--n-classes", type=int, help="number of classes (default: inferred from the labels)"
+    )
+    g.add_argument(
+        "--color-table",
+        metavar="PATH",
+        help="JSON/TOML table of label colors -> class ids for RGB labels",
+    )
+    g.add_argument(
+        "--phantom-seed", type=int, default=0, help="seed of the built-in phantom (default 0)"
+    )
 
 
 def data_spec_from_args(args: argparse.Namespace, profile: str) -> DataSpec:
@@ -122,13 +161,29 @@ def data_spec_from_args(args: argparse.Namespace, profile: str) -> DataSpec:
     generic = [args.train_image, args.train_labels, args.eval_image, args.eval_labels]
     org = tuple(int(c) for c in args.org_classes.split(",")) if args.org_classes else None
     if args.data and any(generic):
-        raise ValueError("give either --data DIR or --train-image/--train-labels/--eval-image/--eval-labels, not both")
+        raise ValueError(
+            "give either --data DIR or --train-image/--train-labels/--eval-image/--eval-labels, not both"
+        )
     if any(generic) and not all(generic):
-        missing = [n for n, v in zip(["--train-image", "--train-labels", "--eval-image", "--eval-labels"], generic) if not v]
-        raise ValueError(f"generic volumes need all four of --train-image --train-labels --eval-image --eval-labels; missing {' '.join(missing)}")
+        missing = [
+            n
+            for n, v in zip(
+                ["--train-image", "--train-labels", "--eval-image", "--eval-labels"], generic
+            )
+            if not v
+        ]
+        raise ValueError(
+            f"generic volumes need all four of --train-image --train-labels --eval-image --eval-labels; missing {' '.join(missing)}"
+        )
     if bool(args.test_image) != bool(args.test_labels):
         raise ValueError("--test-image and --test-labels go together")
-    common = dict(test_image=args.test_image, test_labels=args.test_labels, org_classes=org, n_classes=args.n_classes, color_table=args.color_table)
+    common = dict(
+        test_image=args.test_image,
+        test_labels=args.test_labels,
+        org_classes=org,
+        n_classes=args.n_classes,
+        color_table=args.color_table,
+    )
     if args.data:
         return DataSpec(kind="platelet", profile=profile, data_dir=args.data, **common)
     if all(generic):

@@ -34,11 +34,15 @@ __all__ = ["EnsembleRun", "ensemble_scores", "instance_probabilities", "run_ense
 USABLE = ("finished", "early_stopped")
 
 
-def instance_probabilities(row: dict, dataset: Dataset, device: str = "auto") -> dict[str, np.ndarray]:
+def instance_probabilities(
+    row: dict, dataset: Dataset, device: str = "auto"
+) -> dict[str, np.ndarray]:
     """uint8 probabilities ``(c, z, x, y)`` of an instance's best checkpoint on eval and test."""
     best = row.get("checkpoint_best")
     if not best:
-        raise FileNotFoundError(f"{row['architecture']} seed {row['seed']} has no best checkpoint recorded")
+        raise FileNotFoundError(
+            f"{row['architecture']} seed {row['seed']} has no best checkpoint recorded"
+        )
     saved = Path(best).parent / "probabilities.npz"
     if saved.is_file():
         with np.load(saved) as z:
@@ -55,16 +59,32 @@ def instance_probabilities(row: dict, dataset: Dataset, device: str = "auto") ->
     for split, volume in (("eval", dataset.eval), ("test", dataset.test)):
         if volume is None:
             continue
-        probs = predict_probabilities(model, torch.as_tensor(volume.image), ckpt["in_window"], ckpt["out_window"], settings, dev)
+        probs = predict_probabilities(
+            model,
+            torch.as_tensor(volume.image),
+            ckpt["in_window"],
+            ckpt["out_window"],
+            settings,
+            dev,
+        )
         out[split] = (probs * 255).round().to(torch.uint8).cpu().numpy()
     return out
 
 
-def _scores(mean_probs: np.ndarray, labels: np.ndarray, mask, n_classes: int, org: Sequence[int], min_size: int = 0):
+def _scores(
+    mean_probs: np.ndarray,
+    labels: np.ndarray,
+    mask,
+    n_classes: int,
+    org: Sequence[int],
+    min_size: int = 0,
+):
     segmentation = mean_probs.argmax(axis=0)
     if min_size:
         segmentation = remove_small_components(segmentation, min_size, n_classes)
-    return score_confusion(confusion_matrix(labels, segmentation, n_classes, mask), org), segmentation
+    return score_confusion(
+        confusion_matrix(labels, segmentation, n_classes, mask), org
+    ), segmentation
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,9 @@ def ensemble_scores(
             # argmax of the mean.
             probs = members[index][split]
             sums[split] = probs.astype(np.uint16) if split not in sums else sums[split] + probs
-            scores, _ = _scores(sums[split], volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes)
+            scores, _ = _scores(
+                sums[split], volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes
+            )
             row[f"{split}_miou_all"] = scores.miou_all
             row[f"{split}_miou_org"] = scores.miou_org
         rows.append(row)
@@ -137,7 +159,9 @@ def run_ensembles(
     predictions: dict[str, np.ndarray] = {}
     for arch in meta["architectures"]:
         usable = instances[(instances["architecture"] == arch) & instances["status"].isin(USABLE)]
-        usable = usable.dropna(subset=["eval_miou_all"]).sort_values(["eval_miou_all", "seed"], ascending=[False, True])
+        usable = usable.dropna(subset=["eval_miou_all"]).sort_values(
+            ["eval_miou_all", "seed"], ascending=[False, True]
+        )
         if usable.empty:
             log(f"{arch}: no usable instance, no ensembles")
             continue
@@ -149,9 +173,20 @@ def run_ensembles(
         seeds = [int(r["seed"]) for r in records]
         top = ensemble_scores(members, dataset, order=range(k_max))
         for row in top:
-            rows.append(dict(architecture=arch, selection="top", **row, members=",".join(map(str, seeds[: row["k"]])), draws=1))
+            rows.append(
+                dict(
+                    architecture=arch,
+                    selection="top",
+                    **row,
+                    members=",".join(map(str, seeds[: row["k"]])),
+                    draws=1,
+                )
+            )
         # Random-k: the first k of random orders of all usable instances.
-        curves = [ensemble_scores(members, dataset, order=rng.permutation(n)[:k_max]) for _ in range(draws)]
+        curves = [
+            ensemble_scores(members, dataset, order=rng.permutation(n)[:k_max])
+            for _ in range(draws)
+        ]
         for k in range(1, k_max + 1):
             row = dict(architecture=arch, selection="random", k=k, draws=draws, members="")
             for metric in curves[0][0]:
@@ -159,18 +194,31 @@ def run_ensembles(
                     continue
                 values = np.array([c[k - 1][metric] for c in curves])
                 row[metric] = float(np.nanmean(values))
-                row[f"{metric}_low"], row[f"{metric}_high"] = (float(v) for v in np.nanpercentile(values, [2.5, 97.5]))
+                row[f"{metric}_low"], row[f"{metric}_high"] = (
+                    float(v) for v in np.nanpercentile(values, [2.5, 97.5])
+                )
             rows.append(row)
         best = max(top, key=lambda r: (r["eval_miou_all"], -r["k"]))
-        best_rows.append(dict(architecture=arch, k=best["k"], **{m: v for m, v in best.items() if m != "k"}))
+        best_rows.append(
+            dict(architecture=arch, k=best["k"], **{m: v for m, v in best.items() if m != "k"})
+        )
         for split, volume in (("eval", dataset.eval), ("test", dataset.test)):
             if volume is None or split not in members[0]:
                 continue
             mean = sum(members[i][split].astype(np.uint16) for i in range(best["k"]))
-            _, segmentation = _scores(mean, volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes)
+            _, segmentation = _scores(
+                mean, volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes
+            )
             predictions[f"{arch}__{split}"] = segmentation.astype(np.uint8)
             for size in min_component_sizes:
-                after, _ = _scores(mean, volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes, size)
+                after, _ = _scores(
+                    mean,
+                    volume.labels,
+                    volume.labeled,
+                    dataset.n_classes,
+                    dataset.org_classes,
+                    size,
+                )
                 pp_rows.append(
                     dict(
                         architecture=arch,
@@ -183,7 +231,10 @@ def run_ensembles(
                         miou_org_after=after.miou_org,
                     )
                 )
-        log(f"{arch}: best top-k ensemble k = {best['k']}: eval MIoU(all) {best['eval_miou_all']:.4f}" + (f", test MIoU(org) {best['test_miou_org']:.4f}" if "test_miou_org" in best else ""))
+        log(
+            f"{arch}: best top-k ensemble k = {best['k']}: eval MIoU(all) {best['eval_miou_all']:.4f}"
+            + (f", test MIoU(org) {best['test_miou_org']:.4f}" if "test_miou_org" in best else "")
+        )
     table = pd.DataFrame(rows)
     _write_parquet(table, run_dir / "ensembles.parquet")
     postprocess = pd.DataFrame(pp_rows)

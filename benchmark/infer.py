@@ -22,7 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["InferenceSettings", "TileGrid", "confusion_on_device", "predict_chunks", "predict_probabilities", "score_volume"]
+__all__ = [
+    "InferenceSettings",
+    "TileGrid",
+    "confusion_on_device",
+    "predict_chunks",
+    "predict_probabilities",
+    "score_volume",
+]
 
 
 def _tile_starts(size: int, out: int, overlap: float) -> list[int]:
@@ -52,20 +59,35 @@ class TileGrid:
     starts: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
 
     @classmethod
-    def build(cls, shape: Sequence[int], in_window: Sequence[int], out_window: Sequence[int], overlap: float = 0.0) -> TileGrid:
+    def build(
+        cls,
+        shape: Sequence[int],
+        in_window: Sequence[int],
+        out_window: Sequence[int],
+        overlap: float = 0.0,
+    ) -> TileGrid:
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         low, high, starts = [], [], []
         for size, i, o in zip(shape, in_window, out_window):
             if o > i:
-                raise ValueError(f"output window {tuple(out_window)} exceeds input window {tuple(in_window)}")
+                raise ValueError(
+                    f"output window {tuple(out_window)} exceeds input window {tuple(in_window)}"
+                )
             lo = (i - o) // 2
             # Volumes smaller than the output window are padded up to it.
             short = max(0, o - size)
             low.append(lo)
             high.append(i - o - lo + short)
             starts.append(tuple(_tile_starts(size, o, overlap)))
-        return cls(tuple(shape), tuple(in_window), tuple(out_window), tuple(low), tuple(high), tuple(starts))  # type: ignore[arg-type]
+        return cls(
+            tuple(shape),
+            tuple(in_window),
+            tuple(out_window),
+            tuple(low),
+            tuple(high),
+            tuple(starts),
+        )  # type: ignore[arg-type]
 
     @property
     def n_tiles(self) -> int:
@@ -85,7 +107,11 @@ class InferenceSettings:
     @classmethod
     def for_device(cls, device: torch.device, **changes) -> InferenceSettings:
         fast = device.type == "cuda"
-        base = cls(amp_dtype=torch.bfloat16 if fast else None, channels_last=fast, batch_size=4 if fast else 1)
+        base = cls(
+            amp_dtype=torch.bfloat16 if fast else None,
+            channels_last=fast,
+            batch_size=4 if fast else 1,
+        )
         return cls(**{**base.__dict__, **changes})
 
 
@@ -96,7 +122,12 @@ def _pad(volume: torch.Tensor, low: Sequence[int], high: Sequence[int]) -> torch
     if not any(pads):
         return volume
     x = volume[None, None]
-    fits = all(p < s for p, s in zip([low[0], high[0], low[1], high[1], low[2], high[2]], np.repeat(volume.shape, 2)))
+    fits = all(
+        p < s
+        for p, s in zip(
+            [low[0], high[0], low[1], high[1], low[2], high[2]], np.repeat(volume.shape, 2)
+        )
+    )
     return F.pad(x, pads, mode="reflect" if fits else "replicate")[0, 0]
 
 
@@ -114,7 +145,9 @@ def _blend_weights(out_window: Sequence[int], blend: str, device: torch.device) 
     raise ValueError(f"blend must be 'uniform' or 'gaussian', got {blend!r}")
 
 
-def _member_probabilities(models: Sequence[torch.nn.Module], batch: torch.Tensor, settings: InferenceSettings) -> torch.Tensor:
+def _member_probabilities(
+    models: Sequence[torch.nn.Module], batch: torch.Tensor, settings: InferenceSettings
+) -> torch.Tensor:
     autocast = (
         torch.autocast(device_type=batch.device.type, dtype=settings.amp_dtype)
         if settings.amp_dtype is not None
@@ -159,7 +192,9 @@ def predict_chunks(
     iz, ix, iy = grid.in_window
     blend = _blend_weights(grid.out_window, settings.blend, device)
     on_device = isinstance(image, torch.Tensor)
-    padded_full = _pad(image.to(device, torch.float32), grid.pad_low, grid.pad_high) if on_device else None
+    padded_full = (
+        _pad(image.to(device, torch.float32), grid.pad_low, grid.pad_high) if on_device else None
+    )
     X, Y = shape[1], shape[2]
     z_starts = grid.starts[0]
     acc: torch.Tensor | None = None
@@ -183,7 +218,9 @@ def predict_chunks(
                 batch = batch.contiguous(memory_format=torch.channels_last_3d)
             probs = _member_probabilities(members, batch, settings)
             if tuple(probs.shape[2:]) != grid.out_window:
-                raise ValueError(f"model output {tuple(probs.shape[2:])} differs from the expected window {grid.out_window}")
+                raise ValueError(
+                    f"model output {tuple(probs.shape[2:])} differs from the expected window {grid.out_window}"
+                )
             if group_acc is None:
                 group_acc = torch.zeros((probs.shape[1], *group_w.shape), device=device)
             for p, (xs, ys) in zip(probs, places[b : b + settings.batch_size]):
@@ -212,7 +249,9 @@ def predict_chunks(
             yield acc_start, end, (acc[:, : end - acc_start] / wsum[: end - acc_start]).float()
 
 
-def _read_padded_slab(image: np.ndarray, grid: TileGrid, zs: int, device: torch.device) -> torch.Tensor:
+def _read_padded_slab(
+    image: np.ndarray, grid: TileGrid, zs: int, device: torch.device
+) -> torch.Tensor:
     """Input slab for output z start ``zs`` of a host volume, padded like the whole volume."""
     iz = grid.in_window[0]
     lo = grid.pad_low[0]
@@ -222,24 +261,37 @@ def _read_padded_slab(image: np.ndarray, grid: TileGrid, zs: int, device: torch.
     z_idx = np.where(z_idx < 0, -z_idx, z_idx)
     z_idx = np.where(z_idx >= n, 2 * (n - 1) - z_idx, z_idx).clip(0, n - 1)
     lo_z = int(z_idx.min())
-    block = torch.as_tensor(np.asarray(image[lo_z : int(z_idx.max()) + 1], dtype=np.float32), device=device)
+    block = torch.as_tensor(
+        np.asarray(image[lo_z : int(z_idx.max()) + 1], dtype=np.float32), device=device
+    )
     block = block[torch.as_tensor(z_idx - lo_z, device=device)]
-    return _pad(block, (0, grid.pad_low[1], grid.pad_low[2]), (0, grid.pad_high[1], grid.pad_high[2]))
+    return _pad(
+        block, (0, grid.pad_low[1], grid.pad_low[2]), (0, grid.pad_high[1], grid.pad_high[2])
+    )
 
 
-def predict_probabilities(models, image, in_window, out_window, settings=None, device=None) -> torch.Tensor:
+def predict_probabilities(
+    models, image, in_window, out_window, settings=None, device=None
+) -> torch.Tensor:
     """The whole ``(n_classes, z, x, y)`` probability volume (for volumes that fit in memory)."""
-    return torch.cat([p for _, _, p in predict_chunks(models, image, in_window, out_window, settings, device)], dim=1)
+    return torch.cat(
+        [p for _, _, p in predict_chunks(models, image, in_window, out_window, settings, device)],
+        dim=1,
+    )
 
 
-def confusion_on_device(truth: torch.Tensor, prediction: torch.Tensor, n_classes: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+def confusion_on_device(
+    truth: torch.Tensor, prediction: torch.Tensor, n_classes: int, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """``(n, n)`` int64 confusion counts computed where the tensors live (rows: truth)."""
     t = truth.reshape(-1).long()
     p = prediction.reshape(-1).long()
     if mask is not None:
         keep = mask.reshape(-1)
         t, p = t[keep], p[keep]
-    return torch.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return torch.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
 
 
 @torch.no_grad()

@@ -52,6 +52,49 @@ def _median_ms(fn, device: torch.device, repeats: int) -> float:
     return times[len(times) // 2]
 
 
+def _measure_mode(
+    arch, options, mode, dev, image, labels, weights, compile, steps, warmup, seed
+) -> tuple[float, float, float]:
+    """(median step ms, median forward ms, peak GiB) of one mode."""
+    fast = mode == "fast"
+    amp = torch.bfloat16 if (fast and dev.type == "cuda") else None
+    channels_last = fast and dev.type == "cuda"
+    model = build(arch, seed=seed, device=dev, **options)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last_3d)
+    x = image.contiguous(memory_format=torch.channels_last_3d) if channels_last else image
+    config = TrainConfig()
+    optimizer = (
+        make_optimizer(model, config, dev)
+        if fast
+        else torch.optim.Adam(model.parameters(), lr=config.lr)
+    )
+    step_model = torch.compile(model) if (fast and compile) else model
+    autocast = autocast_for(dev, amp)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+
+    def one_step() -> None:
+        train_step(step_model, optimizer, x, labels, weights, 0.33, autocast)
+
+    def one_forward() -> None:
+        with torch.no_grad(), autocast:
+            step_model(x)
+
+    for _ in range(warmup):
+        one_step()
+    step_ms = _median_ms(one_step, dev, steps)
+    model.eval()
+    for _ in range(2):
+        one_forward()
+    infer_ms = _median_ms(one_forward, dev, max(3, steps // 3))
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(dev) / 2**30
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (process)
+    return step_ms, infer_ms, peak
+
+
 def measure(
     arch: str,
     window: Sequence[int] | None = None,
@@ -77,43 +120,17 @@ def measure(
     image = torch.randn((batch_size, 1, *win), generator=g).to(dev)
     labels = torch.randint(0, n_classes, (batch_size, *out_window), generator=g).to(dev)
     weights = torch.rand((batch_size, *out_window), generator=g).to(dev)
+    flops = 3 * summary.flops * batch_size
     results = []
     for mode in modes:
-        fast = mode == "fast"
-        amp = torch.bfloat16 if (fast and dev.type == "cuda") else None
-        channels_last = fast and dev.type == "cuda"
-        model = build(arch, seed=seed, device=dev, **options)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last_3d)
-        x = image.contiguous(memory_format=torch.channels_last_3d) if channels_last else image
-        config = TrainConfig()
-        optimizer = make_optimizer(model, config, dev) if fast else torch.optim.Adam(model.parameters(), lr=config.lr)
-        step_model = torch.compile(model) if (fast and compile) else model
-        autocast = autocast_for(dev, amp)
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-
-        def one_step() -> None:
-            train_step(step_model, optimizer, x, labels, weights, 0.33, autocast)
-
-        for _ in range(warmup):
-            one_step()
-        step_ms = _median_ms(one_step, dev, steps)
-
-        def one_forward() -> None:
-            with torch.no_grad(), autocast:
-                step_model(x)
-
-        model.eval()
-        for _ in range(2):
-            one_forward()
-        infer_ms = _median_ms(one_forward, dev, max(3, steps // 3))
-        if dev.type == "cuda":
-            peak = torch.cuda.max_memory_allocated(dev) / 2**30
-        else:
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (process)
-        flops = 3 * summary.flops * batch_size
-        label = f"{mode}" + (" (bf16, channels_last_3d" + (", compile)" if compile else ")") if fast and dev.type == "cuda" else "")
+        timing = _measure_mode(
+            arch, options, mode, dev, image, labels, weights, compile, steps, warmup, seed
+        )
+        step_ms, infer_ms, peak = timing
+        fast = mode == "fast" and dev.type == "cuda"
+        label = mode + (
+            " (bf16, channels_last_3d" + (", compile)" if compile else ")") if fast else ""
+        )
         results.append(
             StepTiming(
                 mode=label,
@@ -124,7 +141,6 @@ def measure(
                 peak_memory_gib=peak,
             )
         )
-        del model, optimizer, step_model
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     return results

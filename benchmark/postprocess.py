@@ -13,7 +13,9 @@ from scipy import ndimage
 __all__ = ["remove_small_components"]
 
 
-def remove_small_components(segmentation: np.ndarray, min_size: int, n_classes: int | None = None) -> np.ndarray:
+def remove_small_components(
+    segmentation: np.ndarray, min_size: int, n_classes: int | None = None
+) -> np.ndarray:
     """Relabels connected components (26-connectivity, per class) smaller than ``min_size`` voxels.
 
     Args:

@@ -30,7 +30,9 @@ class _Normalized:
         self.shape = tuple(array.shape)
 
     def __getitem__(self, index) -> np.ndarray:
-        return ((np.asarray(self.array[index], dtype=np.float32) - self.mean) / self.sd).astype(np.float32)
+        return ((np.asarray(self.array[index], dtype=np.float32) - self.mean) / self.sd).astype(
+            np.float32
+        )
 
 
 def _streaming_stats(array, slab: int = 8) -> tuple[float, float]:
@@ -38,7 +40,9 @@ def _streaming_stats(array, slab: int = 8) -> tuple[float, float]:
     for z in range(0, array.shape[0], slab):
         block = np.asarray(array[z : z + slab], dtype=np.float64)
         if not np.isfinite(block).all():
-            raise DataError(f"the input has NaN or infinite values in slices {z}..{z + block.shape[0] - 1}")
+            raise DataError(
+                f"the input has NaN or infinite values in slices {z}..{z + block.shape[0] - 1}"
+            )
         total += block.sum()
         total_sq += np.square(block).sum()
         count += block.size
@@ -89,11 +93,15 @@ def segment_volume(
         windows.add((tuple(ckpt["in_window"]), tuple(ckpt["out_window"])))
         n_classes = len(ckpt["class_names"])
     if len(windows) > 1:
-        raise ValueError(f"ensemble members have different windows {sorted(windows)}; segment them separately")
+        raise ValueError(
+            f"ensemble members have different windows {sorted(windows)}; segment them separately"
+        )
     (in_window, out_window) = windows.pop()
     array = open_array(input_spec)
     if array.ndim != 3:
-        raise DataError(f"{input_spec}: expected a 3D (z, x, y) volume, got shape {tuple(array.shape)}")
+        raise DataError(
+            f"{input_spec}: expected a 3D (z, x, y) volume, got shape {tuple(array.shape)}"
+        )
     mean, sd = _streaming_stats(array)
     volume = _Normalized(array, mean, sd)
     output = Path(output)
@@ -107,7 +115,12 @@ def segment_volume(
             str(probabilities),
             mode="w",
             shape=(n_classes, *volume.shape),
-            chunks=(n_classes, max(1, out_window[0]), min(256, volume.shape[1]), min(256, volume.shape[2])),
+            chunks=(
+                n_classes,
+                max(1, out_window[0]),
+                min(256, volume.shape[1]),
+                min(256, volume.shape[2]),
+            ),
             dtype="uint8",
         )
         probs_store.attrs["description"] = "class probabilities * 255, axes (class, z, x, y)"
@@ -125,14 +138,30 @@ def segment_volume(
             log(f"  slices {z0}..{z1 - 1} of {volume.shape[0]}")
     if min_component_size > 1:
         segmentation = tifffile.imread(tmp)
-        segmentation = remove_small_components(segmentation, min_component_size, n_classes).astype(np.uint8)
+        segmentation = remove_small_components(segmentation, min_component_size, n_classes).astype(
+            np.uint8
+        )
         counts = np.bincount(segmentation.ravel(), minlength=n_classes)
         tifffile.imwrite(tmp, segmentation)
     os.replace(tmp, output)
-    return SegmentResult(output, Path(probabilities) if probabilities else None, volume.shape, len(models), time.perf_counter() - started, tuple(int(c) for c in counts))
+    return SegmentResult(
+        output,
+        Path(probabilities) if probabilities else None,
+        volume.shape,
+        len(models),
+        time.perf_counter() - started,
+        tuple(int(c) for c in counts),
+    )
 
 
-def agreement(a_spec: str | Path, b_spec: str | Path, *, n_classes: int | None = None, org_classes: Sequence[int] | None = None, color_table=None):
+def agreement(
+    a_spec: str | Path,
+    b_spec: str | Path,
+    *,
+    n_classes: int | None = None,
+    org_classes: Sequence[int] | None = None,
+    color_table=None,
+):
     """MIoU(all), MIoU(org) and per-class IoU between two segmentations of the same volume."""
     from analysis.metrics import score_segmentations
     from benchmark.data import PLATELET_ORG_CLASSES, decode_labels, read_array
@@ -142,5 +171,9 @@ def agreement(a_spec: str | Path, b_spec: str | Path, *, n_classes: int | None =
     if a.shape != b.shape:
         raise DataError(f"{a_spec} {a.shape} and {b_spec} {b.shape} differ in shape")
     n = n_classes or int(max(a.max(), b.max())) + 1
-    org = tuple(org_classes) if org_classes is not None else (PLATELET_ORG_CLASSES if n == 7 else tuple(range(2, n)) or tuple(range(n)))
+    org = (
+        tuple(org_classes)
+        if org_classes is not None
+        else (PLATELET_ORG_CLASSES if n == 7 else tuple(range(2, n)) or tuple(range(n)))
+    )
     return score_segmentations(a, b, n, org), n, org

@@ -60,7 +60,9 @@ ABLATIONS = ("2d3d_3x3x3", "2d3d_no_3x3x3", "2d3d_no_multiloss", "2d3d_no_pyrami
 BASELINES = ("unet_original", "unet3d_thin", "unet3d_thick", "deeplab_drn", "deeplab_resnet101")
 
 BUILTIN_SUITES = {
-    "ablations": Suite("ablations", ABLATIONS, "2D-3D+3x3x3 and its three ablations (paper Table 1 a/b)"),
+    "ablations": Suite(
+        "ablations", ABLATIONS, "2D-3D+3x3x3 and its three ablations (paper Table 1 a/b)"
+    ),
     "baselines": Suite("baselines", BASELINES, "the paper's baseline networks (Table 1 c)"),
     "paper": Suite("paper", ABLATIONS + BASELINES, "every network of the paper's Table 1"),
 }
@@ -75,7 +77,9 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
         return tuple(range(value))
     if isinstance(value, list) and value and all(isinstance(v, int) and v >= 0 for v in value):
         return tuple(value)
-    raise ValueError(f"{where}: seeds must be a positive count or a list of non-negative ints, got {value!r}")
+    raise ValueError(
+        f"{where}: seeds must be a positive count or a list of non-negative ints, got {value!r}"
+    )
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -86,24 +90,42 @@ def load_suite(name_or_path: str) -> Suite:
         return BUILTIN_SUITES[name_or_path]
     path = Path(name_or_path)
     if not path.suffix == ".toml":
-        raise ValueError(f"unknown suite {name_or_path!r}; built-in suites are {sorted(BUILTIN_SUITES)}, or give a .toml file")
+        raise ValueError(
+            f"unknown suite {name_or_path!r}; built-in suites are {sorted(BUILTIN_SUITES)}, or give a .toml file"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"suite file {path} does not exist")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"suite file {path}: invalid TOML: {exc}") from exc
-    allowed = {"name", "description", "architectures", "plugins", "profile", "seeds", "data", "overrides"}
+    allowed = {
+        "name",
+        "description",
+        "architectures",
+        "plugins",
+        "profile",
+        "seeds",
+        "data",
+        "overrides",
+    }
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ValueError(f"suite file {path}: unknown keys {unknown}; allowed: {sorted(allowed)}")
     archs = raw.get("architectures")
     if not isinstance(archs, list) or not archs or not all(isinstance(a, str) for a in archs):
-        raise ValueError(f"suite file {path}: 'architectures' must be a non-empty list of names or spec files")
+        raise ValueError(
+            f"suite file {path}: 'architectures' must be a non-empty list of names or spec files"
+        )
     base = path.parent
     # Spec files and plug-in files are relative to the suite file.
-    resolved = [str((base / a)) if a.endswith(".toml") and not Path(a).is_absolute() else a for a in archs]
-    plugins = tuple(str(base / p) if p.endswith(".py") and not Path(p).is_absolute() else p for p in raw.get("plugins", []))
+    resolved = [
+        str(base / a) if a.endswith(".toml") and not Path(a).is_absolute() else a for a in archs
+    ]
+    plugins = tuple(
+        str(base / p) if p.endswith(".py") and not Path(p).is_absolute() else p
+        for p in raw.get("plugins", [])
+    )
     for plugin in plugins:
         load_plugin(plugin)
     names = []
@@ -114,11 +136,15 @@ def load_suite(name_or_path: str) -> Suite:
     arch_over: dict[str, dict[str, Any]] = {}
     for arch, over in raw.get("overrides", {}).items():
         if arch not in names and arch not in archs:
-            raise ValueError(f"suite file {path}: overrides for {arch!r}, which is not in its architectures {names}")
+            raise ValueError(
+                f"suite file {path}: overrides for {arch!r}, which is not in its architectures {names}"
+            )
         key = names[archs.index(arch)] if arch in archs else arch
         extra = sorted(set(over) - {"train", "arch"})
         if extra:
-            raise ValueError(f"suite file {path}: overrides.{arch} has unknown keys {extra}; use 'train' and 'arch'")
+            raise ValueError(
+                f"suite file {path}: overrides.{arch} has unknown keys {extra}; use 'train' and 'arch'"
+            )
         train_over[key] = dict(over.get("train", {}))
         arch_over[key] = dict(over.get("arch", {}))
     # Spec-file architectures are run under their registered names; keep the files for workers.

@@ -81,8 +81,15 @@ def write_json(obj: Any, path: Path) -> None:
 def _git_revision() -> str | None:
     root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -97,7 +104,17 @@ def environment_record() -> dict[str, Any]:
     import torch
 
     versions = {}
-    for pkg in ("densecell-bench", "torch", "ray", "optuna", "numpy", "scipy", "statsmodels", "pandas", "plotly"):
+    for pkg in (
+        "densecell-bench",
+        "torch",
+        "ray",
+        "optuna",
+        "numpy",
+        "scipy",
+        "statsmodels",
+        "pandas",
+        "plotly",
+    ):
         try:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
@@ -113,7 +130,9 @@ def environment_record() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ resources
-def estimate_instance_memory_gib(arch: str, window: Sequence[int], width: float, options: dict[str, Any], data_voxels: int) -> float:
+def estimate_instance_memory_gib(
+    arch: str, window: Sequence[int], width: float, options: dict[str, Any], data_voxels: int
+) -> float:
     """Rough GPU memory of one training instance: bf16 activations kept for backward (every
     layer output, twice for safety), fp32 weights + grads + two Adam moments, and the data
     (image, labels, weights, their elastic copies)."""
@@ -140,7 +159,9 @@ def _tune_callbacks():
     class ResultsWriter(tune.Callback):
         """Keeps instances.parquet, curves.parquet and events.jsonl current as trials report."""
 
-        def __init__(self, run_dir: str, class_names: Sequence[str], min_interval_s: float = 2.0) -> None:
+        def __init__(
+            self, run_dir: str, class_names: Sequence[str], min_interval_s: float = 2.0
+        ) -> None:
             self.run_dir = run_dir
             self.class_names = list(class_names)
             self.min_interval_s = min_interval_s
@@ -161,22 +182,41 @@ def _tune_callbacks():
 
         def _event(self, kind: str, trial: Any, **extra: Any) -> None:
             inst = trial.config["instance"]
-            record = dict(time=dt.datetime.now().isoformat(timespec="seconds"), event=kind, architecture=inst["arch"], seed=inst["seed"], trial_id=trial.trial_id, **extra)
+            record = dict(
+                time=dt.datetime.now().isoformat(timespec="seconds"),
+                event=kind,
+                architecture=inst["arch"],
+                seed=inst["seed"],
+                trial_id=trial.trial_id,
+                **extra,
+            )
             with open(Path(self.run_dir) / "events.jsonl", "a") as f:
                 f.write(json.dumps(record, default=str) + "\n")
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._event("start" if not trial.has_reported_at_least_once else "restart", trial)
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
             inst = trial.config["instance"]
             key = (inst["arch"], int(inst["seed"]))
             curve = {"architecture": key[0], "seed": key[1]}
-            for name in ("step", "epoch", "train_loss", "lr", "elapsed_s", "eval_miou_all", "eval_miou_org"):
+            for name in (
+                "step",
+                "epoch",
+                "train_loss",
+                "lr",
+                "elapsed_s",
+                "eval_miou_all",
+                "eval_miou_org",
+            ):
                 curve[name] = result.get(name)
             curve.update({k: v for k, v in result.items() if k.startswith("eval_iou_")})
             self._curves[(key[0], key[1], int(result["step"]))] = curve
-            self._rows[key] = self._row(trial, result, "finished" if result.get("done") else "running")
+            self._rows[key] = self._row(
+                trial, result, "finished" if result.get("done") else "running"
+            )
             if result.get("done"):
                 self._rows[key]["status"] = result.get("status", "finished")
             self._dirty = True
@@ -191,7 +231,12 @@ def _tune_callbacks():
                 self._rows[key]["status"] = "early_stopped"
             if key in self._rows:
                 self._rows[key].update(self._checkpoint_paths(trial))
-            self._event("complete", trial, status=self._rows.get(key, {}).get("status"), step=result.get("step"))
+            self._event(
+                "complete",
+                trial,
+                status=self._rows.get(key, {}).get("status"),
+                step=result.get("step"),
+            )
             self.flush(force=True)
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -219,7 +264,12 @@ def _tune_callbacks():
 
         def _row(self, trial: Any, result: dict, status: str) -> dict[str, Any]:
             inst = trial.config["instance"]
-            row: dict[str, Any] = {"architecture": inst["arch"], "seed": int(inst["seed"]), "status": status, "error": None}
+            row: dict[str, Any] = {
+                "architecture": inst["arch"],
+                "seed": int(inst["seed"]),
+                "status": status,
+                "error": None,
+            }
             for key, value in result.items():
                 if key.startswith("best_eval_"):
                     row[key[len("best_") :]] = value
@@ -245,10 +295,14 @@ def _tune_callbacks():
                 return
             run = Path(self.run_dir)
             if self._rows:
-                frame = pd.DataFrame(list(self._rows.values())).sort_values(["architecture", "seed"], kind="stable")
+                frame = pd.DataFrame(list(self._rows.values())).sort_values(
+                    ["architecture", "seed"], kind="stable"
+                )
                 write_table(frame, run / "instances.parquet")
             if self._curves:
-                frame = pd.DataFrame(list(self._curves.values())).sort_values(["architecture", "seed", "step"], kind="stable")
+                frame = pd.DataFrame(list(self._curves.values())).sort_values(
+                    ["architecture", "seed", "step"], kind="stable"
+                )
                 write_table(frame, run / "curves.parquet")
             self._last_write = now
             self._dirty = False
@@ -257,7 +311,13 @@ def _tune_callbacks():
         """One status line per change, at most every few seconds: done / running / pending /
         failed and the best eval MIoU(all) per architecture so far."""
 
-        def __init__(self, total: int, already_done: int, print_fn: Callable[[str], None], min_interval_s: float = 5.0) -> None:
+        def __init__(
+            self,
+            total: int,
+            already_done: int,
+            print_fn: Callable[[str], None],
+            min_interval_s: float = 5.0,
+        ) -> None:
             self.total = total
             self.already_done = already_done
             self.print_fn = print_fn
@@ -271,10 +331,12 @@ def _tune_callbacks():
             self._started = time.monotonic()
             self._last = 0.0
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
             arch = trial.config["instance"]["arch"]
             value = result.get("best_eval_miou_all")
-            if value is not None and not (value != value):
+            if value is not None and not math.isnan(value):
                 self._best[arch] = max(self._best.get(arch, float("-inf")), value)
             self._show(trials)
 
@@ -313,7 +375,10 @@ def _tune_callbacks():
             if result.get("done"):
                 return True
             rule = self.rules.get(result.get("architecture"))
-            return bool(rule and rule(result.get("epoch", 0.0), result.get("best_eval_miou_all", float("nan"))))
+            return bool(
+                rule
+                and rule(result.get("epoch", 0.0), result.get("best_eval_miou_all", float("nan")))
+            )
 
         def stop_all(self) -> bool:
             return False
@@ -374,25 +439,33 @@ def summarize_instances(instances: pd.DataFrame, metric: str = "eval_miou_all") 
     return pd.DataFrame(rows)
 
 
-def resolve_run_dir(results_root: Path, suite: str, name: str | None, resume: bool) -> tuple[Path, bool]:
+def resolve_run_dir(
+    results_root: Path, suite: str, name: str | None, resume: bool
+) -> tuple[Path, bool]:
     """The run folder and whether it continues an existing run."""
     suite_dir = results_root / suite
     if name:
         run_dir = suite_dir / name
         return run_dir, (run_dir / "run.json").is_file()
     if resume:
-        runs = sorted((p for p in suite_dir.glob("*") if (p / "run.json").is_file()), key=lambda p: p.stat().st_mtime)
+        runs = sorted(
+            (p for p in suite_dir.glob("*") if (p / "run.json").is_file()),
+            key=lambda p: p.stat().st_mtime,
+        )
         if not runs:
-            raise FileNotFoundError(f"--resume: no earlier run of suite {suite!r} under {suite_dir}")
+            raise FileNotFoundError(
+                f"--resume: no earlier run of suite {suite!r} under {suite_dir}"
+            )
         return runs[-1], True
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return suite_dir / stamp, False
 
 
-def plan_instances(suite: Suite, seeds: Sequence[int], profile: str, overrides: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, TrainConfig]]:
+def plan_instances(
+    suite: Suite, seeds: Sequence[int], profile: str, overrides: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, TrainConfig]]:
     """The parameter space entries (one per architecture x seed) and each architecture's config."""
     from architectures import get_entry
-
     from benchmark.trial import instance_config
 
     configs: dict[str, TrainConfig] = {}
@@ -401,11 +474,19 @@ def plan_instances(suite: Suite, seeds: Sequence[int], profile: str, overrides: 
         entry = get_entry(arch)
         config, _ = make_config(profile, suite.train_options(arch), **overrides)
         if config.profile == "quick":
-            quick = {k: v for k, v in entry.quick.items() if k in ("window", "width") and k not in overrides and k not in suite.train_overrides.get(arch, {})}
+            quick = {
+                k: v
+                for k, v in entry.quick.items()
+                if k in ("window", "width")
+                and k not in overrides
+                and k not in suite.train_overrides.get(arch, {})
+            }
             config = config.replace(**quick)
         configs[arch] = config
         for seed in seeds:
-            entries.append(instance_config(arch, seed, config.to_dict(), suite.arch_overrides.get(arch, {})))
+            entries.append(
+                instance_config(arch, seed, config.to_dict(), suite.arch_overrides.get(arch, {}))
+            )
     return entries, configs
 
 
@@ -467,7 +548,12 @@ def run_sweep(
         address = address or os.environ.get("RAY_ADDRESS")
         if address:
             env = {k: v for k, v in RAY_QUIET_ENV.items() if k == "RAY_CHDIR_TO_TRIAL_DIR"}
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR", runtime_env={"env_vars": env})
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level="ERROR",
+                runtime_env={"env_vars": env},
+            )
         else:
             ray.init(
                 num_cpus=os.cpu_count(),
@@ -483,14 +569,18 @@ def run_sweep(
         cluster_gpus = float(cluster.get("GPU", 0))
         if previous is not None:
             profile = previous["profile"]
-            data = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in previous["data"].items()})
+            data = DataSpec(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in previous["data"].items()}
+            )
             train_overrides = previous.get("train_overrides", {})
             print_fn(f"resuming {run_dir}")
         else:
             from benchmark.config import resolve_profile
 
             profile, reason = resolve_profile(profile, cuda_available=cluster_gpus > 0)
-            reason = reason.replace("a CUDA device is available", f"the Ray cluster has {cluster_gpus:g} GPU(s)")
+            reason = reason.replace(
+                "a CUDA device is available", f"the Ray cluster has {cluster_gpus:g} GPU(s)"
+            )
             reason = reason.replace("no CUDA device", "no GPU in the Ray cluster")
             data = data or DataSpec(kind="phantom", profile=profile)
             print_fn(f"{reason}; data: {data.describe()}")
@@ -506,7 +596,9 @@ def run_sweep(
                 gpus_per_trial = _auto_gpus_per_trial(configs, suite, data)
             resources["gpu"] = gpus_per_trial
         elif gpus_per_trial:
-            raise ValueError(f"--gpus-per-trial {gpus_per_trial} asked for, but the Ray cluster has no GPU (trials would wait forever)")
+            raise ValueError(
+                f"--gpus-per-trial {gpus_per_trial} asked for, but the Ray cluster has no GPU (trials would wait forever)"
+            )
 
         record = dict(
             command=command or " ".join(shlex.quote(a) for a in sys.argv),
@@ -535,7 +627,9 @@ def run_sweep(
             meta = previous
             meta["invocations"].append(record)
             meta["seeds"] = sorted(set(meta["seeds"]) | {int(s) for s in seeds})
-            meta["architectures"] = list(dict.fromkeys([*meta["architectures"], *suite.architectures]))
+            meta["architectures"] = list(
+                dict.fromkeys([*meta["architectures"], *suite.architectures])
+            )
             meta["configs"].update({a: c.to_dict() for a, c in configs.items()})
         write_json(meta, run_dir / "run.json")
 
@@ -556,7 +650,9 @@ def run_sweep(
             done_rows = _final_keys(run_dir)
             if holds <= done_rows:
                 continue
-            print_fn(f"restoring {experiment['name']}: {len(holds - done_rows)} unfinished instance(s)")
+            print_fn(
+                f"restoring {experiment['name']}: {len(holds - done_rows)} unfinished instance(s)"
+            )
             view = LiveView(len(expected), len(done_rows & set(expected)), print_fn)
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
             # Callbacks and the stopper come back from the pickled run config; the live view is
@@ -569,7 +665,9 @@ def run_sweep(
         todo = [e for e in entries if (e["arch"], e["seed"]) not in held]
         if todo:
             exp_name = "tune" if not meta["experiments"] else f"tune-{len(meta['experiments']) + 1}"
-            meta["experiments"].append({"name": exp_name, "instances": [[e["arch"], e["seed"]] for e in todo]})
+            meta["experiments"].append(
+                {"name": exp_name, "instances": [[e["arch"], e["seed"]] for e in todo]}
+            )
             write_json(meta, run_dir / "run.json")
             print_fn(
                 f"training {len(todo)} instance(s) of {len(suite.architectures)} architecture(s) x {len(seeds)} seed(s) "
@@ -592,7 +690,10 @@ def run_sweep(
                     verbose=0,
                     failure_config=tune.FailureConfig(max_failures=max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=[ResultsWriter(str(run_dir), class_names), LiveView(len(expected), already, print_fn)],
+                    callbacks=[
+                        ResultsWriter(str(run_dir), class_names),
+                        LiveView(len(expected), already, print_fn),
+                    ],
                 ),
             )
             tuner.fit()
@@ -600,19 +701,39 @@ def run_sweep(
         if own_cluster:
             ray.shutdown()
 
-    instances = pd.read_parquet(run_dir / "instances.parquet") if (run_dir / "instances.parquet").is_file() else pd.DataFrame()
+    instances = (
+        pd.read_parquet(run_dir / "instances.parquet")
+        if (run_dir / "instances.parquet").is_file()
+        else pd.DataFrame()
+    )
     done = _final_keys(run_dir)
     complete = set(expected) <= done
     meta = json.loads((run_dir / "run.json").read_text())
-    meta["invocations"][-1].update(ended=dt.datetime.now().isoformat(timespec="seconds"), complete=complete, wall_time_s=round(time.monotonic() - started, 1))
+    meta["invocations"][-1].update(
+        ended=dt.datetime.now().isoformat(timespec="seconds"),
+        complete=complete,
+        wall_time_s=round(time.monotonic() - started, 1),
+    )
     write_json(meta, run_dir / "run.json")
-    subset = instances[instances.apply(lambda r: (r["architecture"], int(r["seed"])) in set(expected), axis=1)] if not instances.empty else instances
-    return SweepResult(run_dir, subset, expected, complete, time.monotonic() - started, summarize_instances(subset))
+    subset = (
+        instances[
+            instances.apply(lambda r: (r["architecture"], int(r["seed"])) in set(expected), axis=1)
+        ]
+        if not instances.empty
+        else instances
+    )
+    return SweepResult(
+        run_dir, subset, expected, complete, time.monotonic() - started, summarize_instances(subset)
+    )
 
 
 def _absolute_if_file(plugin: str) -> str:
     """Plug-in files become absolute paths so that workers on any folder find them."""
-    return str(Path(plugin).resolve()) if plugin.endswith((".py", ".toml")) and Path(plugin).exists() else plugin
+    return (
+        str(Path(plugin).resolve())
+        if plugin.endswith((".py", ".toml")) and Path(plugin).exists()
+        else plugin
+    )
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -650,7 +771,11 @@ def _fit_phantom_to_windows(data: DataSpec, configs: dict[str, TrainConfig]) -> 
     original U-Net's valid convolutions need windows of 188+ pixels)."""
     if data.kind != "phantom":
         return data
-    need = max(max(c.window[1], c.window[2]) for c in configs.values() if c.window) if any(c.window for c in configs.values()) else 0
+    need = (
+        max(max(c.window[1], c.window[2]) for c in configs.values() if c.window)
+        if any(c.window for c in configs.values())
+        else 0
+    )
     if need <= data.min_xy:
         return data
     from dataclasses import replace
@@ -667,8 +792,14 @@ def _auto_gpus_per_trial(configs: dict[str, TrainConfig], suite: Suite, data: Da
     dataset = load_data(data)
     voxels = int(dataset.train.image.size)
     need = max(
-        estimate_instance_memory_gib(a, c.window or get_entry(a).window, c.width, suite.arch_overrides.get(a, {}), voxels)
+        estimate_instance_memory_gib(
+            a, c.window or get_entry(a).window, c.width, suite.arch_overrides.get(a, {}), voxels
+        )
         for a, c in configs.items()
     )
-    gpu_gib = torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 16.0
+    gpu_gib = (
+        torch.cuda.get_device_properties(0).total_memory / 2**30
+        if torch.cuda.is_available()
+        else 16.0
+    )
     return default_gpus_per_trial(need, gpu_gib)

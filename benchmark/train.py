@@ -38,7 +38,12 @@ from architectures.summary import window_overrides
 from benchmark.augment import apply_elastic, augment_window, elastic_field
 from benchmark.config import TrainConfig
 from benchmark.data import Dataset, Volume, check_window_fits
-from benchmark.infer import InferenceSettings, confusion_on_device, predict_probabilities, score_volume
+from benchmark.infer import (
+    InferenceSettings,
+    confusion_on_device,
+    predict_probabilities,
+    score_volume,
+)
 from benchmark.weights import loss_weights
 from benchmark.windows import epoch_plan, instance_seeds, window_corners
 
@@ -143,7 +148,13 @@ class InstanceResult:
             checkpoint_final=self.checkpoint_final,
         )
         row.update(self.best.best_eval.as_dict("eval_", class_names))
-        row.update({f"final_{k}": v for k, v in self.final.eval.as_dict("eval_", class_names).items() if "miou" in k})
+        row.update(
+            {
+                f"final_{k}": v
+                for k, v in self.final.eval.as_dict("eval_", class_names).items()
+                if "miou" in k
+            }
+        )
         if self.test is not None:
             row.update(self.test.as_dict("test_", class_names))
         return row
@@ -182,8 +193,12 @@ class DeviceData:
 def _to_device(volume: Volume, device: torch.device) -> _DeviceVolume:
     return _DeviceVolume(
         image=torch.as_tensor(volume.image, dtype=torch.float32).to(device),
-        labels=torch.as_tensor(volume.labels.astype(np.uint8 if volume.labels.max() < 256 else np.int64)).to(device),
-        labeled=None if volume.labeled is None else torch.as_tensor(volume.labeled, dtype=torch.bool).to(device),
+        labels=torch.as_tensor(
+            volume.labels.astype(np.uint8 if volume.labels.max() < 256 else np.int64)
+        ).to(device),
+        labeled=None
+        if volume.labeled is None
+        else torch.as_tensor(volume.labeled, dtype=torch.bool).to(device),
     )
 
 
@@ -228,13 +243,17 @@ def prepare_data(dataset: Dataset, config: TrainConfig, device: torch.device) ->
 
 
 # ------------------------------------------------------------------------------------- loss
-def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def weighted_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """``(1/N) sum_v W(v) * CE(v)`` over a batch of windows; logits (b, c, z, x, y)."""
     ce = F.cross_entropy(logits.float(), labels.long(), reduction="none")
     return (ce * weights).mean()
 
 
-def instance_loss(outputs: dict[str, torch.Tensor], labels: torch.Tensor, weights: torch.Tensor, c_2d: float) -> torch.Tensor:
+def instance_loss(
+    outputs: dict[str, torch.Tensor], labels: torch.Tensor, weights: torch.Tensor, c_2d: float
+) -> torch.Tensor:
     """Paper Eq. 1 without the L2 terms (applied as weight decay): the final output's weighted CE
     plus ``c_2d`` times the auxiliary 2D output's, when the net has one."""
     loss = weighted_cross_entropy(outputs["logits"], labels, weights)
@@ -262,7 +281,9 @@ def train_step(
     return loss.detach()
 
 
-def autocast_for(device: torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def autocast_for(
+    device: torch.device, amp_dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager:
     if amp_dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=amp_dtype)
@@ -272,15 +293,27 @@ def l2_penalty(model: torch.nn.Module, l2: dict[str, float]) -> float:
     """The L2 terms of Eq. 1 (for reporting; training applies them as weight decay)."""
     groups = model.parameter_groups()  # type: ignore[operator]
     with torch.no_grad():
-        return float(sum(l2.get(g, 0.0) * sum(p.float().pow(2).sum() for p in ps) for g, ps in groups.items() if ps))
+        return float(
+            sum(
+                l2.get(g, 0.0) * sum(p.float().pow(2).sum() for p in ps)
+                for g, ps in groups.items()
+                if ps
+            )
+        )
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+def make_optimizer(
+    model: torch.nn.Module, config: TrainConfig, device: torch.device
+) -> torch.optim.Adam:
     groups = model.parameter_groups()  # type: ignore[operator]
     unknown = sorted(set(groups) - set(config.l2))
     if unknown:
-        raise ValueError(f"no L2 weight for parameter group(s) {unknown}; config.l2 has {sorted(config.l2)}")
-    param_groups = [{"params": ps, "weight_decay": 2.0 * config.l2[g]} for g, ps in groups.items() if ps]
+        raise ValueError(
+            f"no L2 weight for parameter group(s) {unknown}; config.l2 has {sorted(config.l2)}"
+        )
+    param_groups = [
+        {"params": ps, "weight_decay": 2.0 * config.l2[g]} for g, ps in groups.items() if ps
+    ]
     return torch.optim.Adam(
         param_groups,
         lr=config.lr,
@@ -297,7 +330,9 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_checkpoint(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Rebuilds the model of a checkpoint and returns ``(model in eval mode, checkpoint dict)``."""
     path = Path(path)
     if not path.is_file():
@@ -367,12 +402,21 @@ def train_instance(
     build_options = dict(width=config.width, in_channels=1, n_classes=dataset.n_classes)
     build_options.update(window_overrides(arch, in_window))
     build_options.update(arch_overrides or {})
-    out_window = output_window(arch, in_window, **{k: v for k, v in build_options.items() if k != "in_channels"})
+    out_window = output_window(
+        arch, in_window, **{k: v for k, v in build_options.items() if k != "in_channels"}
+    )
     check_window_fits(dataset, in_window)
     fast = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if (config.amp == "bf16" or (config.amp == "auto" and fast)) else None
+    amp_dtype = (
+        torch.bfloat16 if (config.amp == "bf16" or (config.amp == "auto" and fast)) else None
+    )
     channels_last = config.channels_last == "on" or (config.channels_last == "auto" and fast)
-    settings = InferenceSettings(amp_dtype=amp_dtype, channels_last=channels_last, batch_size=4 if fast else 1, overlap=config.eval_overlap)
+    settings = InferenceSettings(
+        amp_dtype=amp_dtype,
+        channels_last=channels_last,
+        batch_size=4 if fast else 1,
+        overlap=config.eval_overlap,
+    )
     data_seed, weight_seed = instance_seeds(seed)
     data = prepare_data(dataset, config, device)
     stop_rule = EarlyStopRule.from_config(config)
@@ -419,7 +463,9 @@ def train_instance(
         best = max(curve, key=lambda p: (p.eval.miou_all, -p.step)) if curve else None
         elapsed_before = float(state.get("elapsed_s", 0.0))
         if (ckpt_dir / "best.pt").is_file():
-            best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)["model"]
+            best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)[
+                "model"
+            ]
         if log:
             log(f"resumed {arch} seed {seed} at step {step}/{total_steps}")
         if curve and curve[-1].done:
@@ -437,14 +483,31 @@ def train_instance(
         model.train()
         while step < total_steps and not stopped_early:
             epoch = step // steps_per_epoch
-            plan = epoch_plan(corners, data_seed, epoch, reflect=config.reflect, brightness=config.brightness, contrast=config.contrast)
+            plan = epoch_plan(
+                corners,
+                data_seed,
+                epoch,
+                reflect=config.reflect,
+                brightness=config.brightness,
+                contrast=config.contrast,
+            )
             image, labels, weights = data.train.image, data.train.labels, data.weights
             if config.elastic:
-                field_grid = elastic_field(image.shape[1:], config.elastic_grid, config.elastic_mean, config.elastic_sd, plan.elastic_seed, device)
+                field_grid = elastic_field(
+                    image.shape[1:],
+                    config.elastic_grid,
+                    config.elastic_mean,
+                    config.elastic_sd,
+                    plan.elastic_seed,
+                    device,
+                )
                 image, labels, weights = apply_elastic(image, labels, weights, field_grid)
             for i in range(step % steps_per_epoch, steps_per_epoch):
                 picks = range(i * batch, min((i + 1) * batch, len(corners)))
-                windows = [_cut_window(image, labels, weights, plan, j, in_window, out_window) for j in picks]
+                windows = [
+                    _cut_window(image, labels, weights, plan, j, in_window, out_window)
+                    for j in picks
+                ]
                 xi = torch.stack([w[0] for w in windows])[:, None]
                 li = torch.stack([w[1] for w in windows])
                 wi = torch.stack([w[2] for w in windows])
@@ -463,10 +526,21 @@ def train_instance(
                 loss_sum.zero_()
                 loss_count = 0
                 if not math.isfinite(train_loss):
-                    raise TrainingDiverged(f"{arch} seed {seed}: loss is {train_loss} at step {step}")
+                    raise TrainingDiverged(
+                        f"{arch} seed {seed}: loss is {train_loss} at step {step}"
+                    )
                 model.eval()
                 scores = score_confusion(
-                    score_volume(model, data.eval.image, data.eval.labels, in_window, out_window, data.n_classes, settings, data.eval.labeled),
+                    score_volume(
+                        model,
+                        data.eval.image,
+                        data.eval.labels,
+                        in_window,
+                        out_window,
+                        data.n_classes,
+                        settings,
+                        data.eval.labeled,
+                    ),
                     data.org_classes,
                 )
                 model.train()
@@ -486,34 +560,37 @@ def train_instance(
                 )
                 if is_best:
                     best = point
-                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                    best_state = {
+                        k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                    }
                     if ckpt_dir is not None:
                         ckpt_dir.mkdir(parents=True, exist_ok=True)
-                        _atomic_save(dict(base_ckpt, model=best_state, step=step, metrics=point.metrics(data.class_names)), ckpt_dir / "best.pt")
+                        _atomic_save(
+                            dict(
+                                base_ckpt,
+                                model=best_state,
+                                step=step,
+                                metrics=point.metrics(data.class_names),
+                            ),
+                            ckpt_dir / "best.pt",
+                        )
                 stop_now = stop_rule(epoch_now, point.best_eval.miou_all)
                 if stop_now or last_step:
                     status = "early_stopped" if stop_now and not last_step else "finished"
-                    test = _finish(model, best_state, data, in_window, out_window, settings, ckpt_dir if config.save_probabilities else None)
+                    test = _finish(
+                        model,
+                        best_state,
+                        data,
+                        in_window,
+                        out_window,
+                        settings,
+                        ckpt_dir if config.save_probabilities else None,
+                    )
                     point = _replace(point, done=True, status=status, test=test)
                 curve.append(point)
 
-                def save_last() -> None:
-                    if ckpt_dir is None:
-                        return
-                    ckpt_dir.mkdir(parents=True, exist_ok=True)
-                    last = dict(
-                        base_ckpt,
-                        model=model.state_dict(),
-                        optimizer=optimizer.state_dict(),
-                        scheduler=scheduler.state_dict(),
-                        step=step,
-                        elapsed_s=elapsed,
-                        metrics=curve[-1].metrics(data.class_names),
-                        curve=[_point_to_dict(p) for p in curve],
-                    )
-                    _atomic_save(last, ckpt_dir / "last.pt")
-
-                save_last()
+                state = (model, optimizer, scheduler, step, elapsed)
+                _save_last(ckpt_dir, base_ckpt, state, curve, data.class_names)
                 if log:
                     now = time.perf_counter()
                     rate = (step - rate_mark[1]) / max(now - rate_mark[0], 1e-9)
@@ -524,12 +601,22 @@ def train_instance(
                     stopped_early = True
                     break
                 if asked_to_stop:
-                    test = _finish(model, best_state, data, in_window, out_window, settings, ckpt_dir if config.save_probabilities else None)
+                    test = _finish(
+                        model,
+                        best_state,
+                        data,
+                        in_window,
+                        out_window,
+                        settings,
+                        ckpt_dir if config.save_probabilities else None,
+                    )
                     curve[-1] = _replace(point, done=True, status="early_stopped", test=test)
-                    save_last()
+                    _save_last(ckpt_dir, base_ckpt, state, curve, data.class_names)
                     stopped_early = True
                     break
-    return _result(arch, seed, curve, base_ckpt, ckpt_dir, elapsed_before + time.perf_counter() - started)
+    return _result(
+        arch, seed, curve, base_ckpt, ckpt_dir, elapsed_before + time.perf_counter() - started
+    )
 
 
 def _cut_window(image, labels, weights, plan, j, in_window, out_window):
@@ -547,7 +634,30 @@ def _cut_window(image, labels, weights, plan, j, in_window, out_window):
     return xi, center_crop(li, out_window), center_crop(wi, out_window)
 
 
-def _finish(model, best_state, data: DeviceData, in_window, out_window, settings, save_dir: Path | None) -> SegmentationScores | None:
+def _save_last(
+    ckpt_dir: Path | None, base_ckpt: dict, state: tuple, curve: list[EvalPoint], class_names
+) -> None:
+    """The resumable checkpoint: model, optimizer, scheduler, step and the curve so far."""
+    if ckpt_dir is None:
+        return
+    model, optimizer, scheduler, step, elapsed = state
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    last = dict(
+        base_ckpt,
+        model=model.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        step=step,
+        elapsed_s=elapsed,
+        metrics=curve[-1].metrics(class_names),
+        curve=[_point_to_dict(p) for p in curve],
+    )
+    _atomic_save(last, ckpt_dir / "last.pt")
+
+
+def _finish(
+    model, best_state, data: DeviceData, in_window, out_window, settings, save_dir: Path | None
+) -> SegmentationScores | None:
     """Scores the best checkpoint on the test volume and, with ``save_dir``, keeps its class
     probabilities on the eval and test volumes (uint8, p * 255) for ensembles; the model's current
     weights are restored afterwards."""
@@ -563,7 +673,9 @@ def _finish(model, best_state, data: DeviceData, in_window, out_window, settings
             continue
         probs = predict_probabilities(model, volume.image, in_window, out_window, settings)
         if split == "test":
-            cm = confusion_on_device(volume.labels, probs.argmax(dim=0), data.n_classes, volume.labeled)
+            cm = confusion_on_device(
+                volume.labels, probs.argmax(dim=0), data.n_classes, volume.labeled
+            )
             test = score_confusion(cm.cpu().numpy(), data.org_classes)
         if save_dir is not None:
             saved[split] = (probs * 255).round().to(torch.uint8).cpu().numpy()

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
-def instance_config(arch: str, seed: int, train: dict[str, Any], arch_options: dict[str, Any]) -> dict[str, Any]:
+def instance_config(
+    arch: str, seed: int, train: dict[str, Any], arch_options: dict[str, Any]
+) -> dict[str, Any]:
     """The per-trial part of a sweep's parameter space."""
     return {"arch": arch, "seed": int(seed), "train": train, "arch_options": arch_options}
 
@@ -35,7 +37,9 @@ def train_trial(config: dict[str, Any]) -> None:
     for plugin in config.get("plugins", []):
         load_plugin(plugin)
     inst = config["instance"]
-    data_spec = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in config["data"].items()})
+    data_spec = DataSpec(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in config["data"].items()}
+    )
     dataset = load_data(data_spec)
     train_config = TrainConfig().replace(**inst["train"])
     node_id = ray.get_runtime_context().get_node_id()

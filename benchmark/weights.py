@@ -42,7 +42,9 @@ def class_balance(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """W_cb(v) = V / (C_present * N_l(v)); mean 1 over the volume."""
     counts = torch.bincount(labels.reshape(-1).long(), minlength=n_classes).to(torch.float64)
     present = (counts > 0).sum()
-    per_class = torch.where(counts > 0, labels.numel() / (present * counts.clamp(min=1)), torch.zeros_like(counts))
+    per_class = torch.where(
+        counts > 0, labels.numel() / (present * counts.clamp(min=1)), torch.zeros_like(counts)
+    )
     return per_class.to(torch.float32)[labels.long()]
 
 
@@ -73,7 +75,9 @@ def edge_term(
 ) -> torch.Tensor:
     """W_ep: sum over scales of ``scale * [diffused own-class mass < threshold]``."""
     if len(sigmas) != len(scales):
-        raise ValueError(f"edge_sigmas {tuple(sigmas)} and edge_scales {tuple(scales)} differ in length")
+        raise ValueError(
+            f"edge_sigmas {tuple(sigmas)} and edge_scales {tuple(scales)} differ in length"
+        )
     out = torch.zeros(labels.shape, dtype=torch.float32, device=labels.device)
     index = labels.long().unsqueeze(0)
     for sigma, scale in zip(sigmas, scales):
@@ -100,6 +104,14 @@ def loss_weights(
     edge_threshold: float = 0.75,
 ) -> WeightTerms:
     """All terms of W for integer ``labels`` (z, x, y)."""
-    cb = class_balance(labels, n_classes) if balance else torch.zeros(labels.shape, device=labels.device)
-    ep = edge_term(labels, n_classes, edge_sigmas, edge_scales, edge_threshold) if edge_sigmas else torch.zeros_like(cb)
+    cb = (
+        class_balance(labels, n_classes)
+        if balance
+        else torch.zeros(labels.shape, device=labels.device)
+    )
+    ep = (
+        edge_term(labels, n_classes, edge_sigmas, edge_scales, edge_threshold)
+        if edge_sigmas
+        else torch.zeros_like(cb)
+    )
     return WeightTerms(floor, cb, ep)

@@ -17,12 +17,16 @@ import numpy as np
 __all__ = ["EpochPlan", "epoch_plan", "instance_seeds", "window_corners"]
 
 
-def window_corners(shape: Sequence[int], window: Sequence[int], spacing: Sequence[int]) -> np.ndarray:
+def window_corners(
+    shape: Sequence[int], window: Sequence[int], spacing: Sequence[int]
+) -> np.ndarray:
     """``(n, 3)`` int array of window corners (z, x, y) on the spacing grid, in C order."""
     axes = []
     for size, win, step, axis in zip(shape, window, spacing, "zxy"):
         if win > size:
-            raise ValueError(f"window {tuple(window)} is larger than the volume {tuple(shape)} along {axis}")
+            raise ValueError(
+                f"window {tuple(window)} is larger than the volume {tuple(shape)} along {axis}"
+            )
         if step < 1:
             raise ValueError(f"window spacing must be positive, got {tuple(spacing)}")
         axes.append(np.arange(0, size - win + 1, step))

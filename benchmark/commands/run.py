@@ -14,29 +14,72 @@ def _seed_list(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed-list takes integers like 0,1,5, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--seed-list takes integers like 0,1,5, got {text!r}"
+        ) from None
     if not seeds or min(seeds) < 0:
         raise argparse.ArgumentTypeError(f"--seed-list takes non-negative integers, got {text!r}")
     return seeds
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("run", parents=[common], help="train every (architecture, seed) of a suite as Ray Tune trials")
-    p.add_argument("--suite", default="ablations", help="built-in suite (ablations, baselines, paper) or a suite .toml (default ablations)")
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="train every (architecture, seed) of a suite as Ray Tune trials",
+    )
+    p.add_argument(
+        "--suite",
+        default="ablations",
+        help="built-in suite (ablations, baselines, paper) or a suite .toml (default ablations)",
+    )
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the suite's, else 26 as in the paper)")
+    seeds.add_argument(
+        "--seeds", type=int, help="seeds 0..N-1 (default: the suite's, else 26 as in the paper)"
+    )
     seeds.add_argument("--seed-list", type=_seed_list, help="explicit seeds, e.g. 0,1,5")
-    p.add_argument("--profile", default=None, choices=["auto", "paper", "quick"], help="default: the suite's, else auto (paper with a GPU, quick otherwise)")
-    p.add_argument("--name", help="run name (default: a timestamp); the name of an existing run resumes it")
-    p.add_argument("--resume", action="store_true", help="continue the latest run of the suite (or --name)")
-    p.add_argument("--results", default="results", metavar="DIR", help="results root (default results/)")
-    p.add_argument("--address", help="existing Ray cluster, e.g. auto or HOST:6379 (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        choices=["auto", "paper", "quick"],
+        help="default: the suite's, else auto (paper with a GPU, quick otherwise)",
+    )
+    p.add_argument(
+        "--name", help="run name (default: a timestamp); the name of an existing run resumes it"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the latest run of the suite (or --name)"
+    )
+    p.add_argument(
+        "--results", default="results", metavar="DIR", help="results root (default results/)"
+    )
+    p.add_argument(
+        "--address",
+        help="existing Ray cluster, e.g. auto or HOST:6379 (default: $RAY_ADDRESS, else a local Ray)",
+    )
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, help="GPU fraction per trial (default: as many instances per GPU as memory allows)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help="GPU fraction per trial (default: as many instances per GPU as memory allows)",
+    )
     p.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
-    p.add_argument("--max-failures", type=int, default=2, help="retries of a failing instance before it is recorded as failed (default 2)")
-    p.add_argument("--option", action="append", type=_parse_option, metavar="KEY=VALUE", help="training option for every architecture; repeatable")
-    p.add_argument("--no-report", action="store_true", help="skip the analysis and HTML report at the end")
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        help="retries of a failing instance before it is recorded as failed (default 2)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="training option for every architecture; repeatable",
+    )
+    p.add_argument(
+        "--no-report", action="store_true", help="skip the analysis and HTML report at the end"
+    )
     add_data_arguments(p)
     p.set_defaults(func=cmd_run)
 
@@ -60,14 +103,43 @@ def cmd_run(args: argparse.Namespace) -> int:
         seeds = list(suite.seeds or range(26))
     profile = args.profile or suite.profile or "auto"
     data = None
-    if any(getattr(args, k) for k in ("data", "train_image", "train_labels", "eval_image", "eval_labels")) or args.phantom_seed:
+    if (
+        any(
+            getattr(args, k)
+            for k in ("data", "train_image", "train_labels", "eval_image", "eval_labels")
+        )
+        or args.phantom_seed
+    ):
         data = data_spec_from_args(args, profile if profile != "auto" else "quick")
     elif suite.data:
-        ns = argparse.Namespace(**{k: None for k in ("data", "train_image", "train_labels", "eval_image", "eval_labels", "test_image", "test_labels", "org_classes", "n_classes", "color_table")}, phantom_seed=0)
+        ns = argparse.Namespace(
+            **{
+                k: None
+                for k in (
+                    "data",
+                    "train_image",
+                    "train_labels",
+                    "eval_image",
+                    "eval_labels",
+                    "test_image",
+                    "test_labels",
+                    "org_classes",
+                    "n_classes",
+                    "color_table",
+                )
+            },
+            phantom_seed=0,
+        )
         for key, value in suite.data.items():
             if not hasattr(ns, key):
                 raise ValueError(f"suite {suite.source}: unknown data key {key!r}")
-            setattr(ns, key, str(Path(suite.source).parent / value) if isinstance(value, str) and key != "org_classes" else value)
+            setattr(
+                ns,
+                key,
+                str(Path(suite.source).parent / value)
+                if isinstance(value, str) and key != "org_classes"
+                else value,
+            )
         data = data_spec_from_args(ns, profile if profile != "auto" else "quick")
     result = run_sweep(
         suite,
@@ -86,7 +158,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         plugins=getattr(args, "plugin", []),
     )
     print()
-    print(f"eval MIoU(all) of the best checkpoint per architecture ({len(result.expected)} instances, {result.wall_time_s / 60:.1f} min):")
+    print(
+        f"eval MIoU(all) of the best checkpoint per architecture ({len(result.expected)} instances, {result.wall_time_s / 60:.1f} min):"
+    )
     rows = [
         (r.architecture, str(r.n), str(r.failed), _f(r["mean"]), _f(r.sd), _f(r["max"]))
         for _, r in result.summary.iterrows()
@@ -94,8 +168,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_table(("architecture", "n", "failed", "mean", "sd", "max"), rows, right=(1, 2, 3, 4, 5))
     print(f"\nresults: {result.run_dir}")
     if not result.complete:
-        missing = len(set(result.expected)) - len(result.instances[result.instances["status"].isin(["finished", "early_stopped", "failed"])]) if not result.instances.empty else len(result.expected)
-        print(f"incomplete: {missing} instance(s) not finished; continue with: python -m benchmark run --suite {args.suite} --name {result.run_dir.name} --resume")
+        missing = (
+            len(set(result.expected))
+            - len(
+                result.instances[
+                    result.instances["status"].isin(["finished", "early_stopped", "failed"])
+                ]
+            )
+            if not result.instances.empty
+            else len(result.expected)
+        )
+        print(
+            f"incomplete: {missing} instance(s) not finished; continue with: python -m benchmark run --suite {args.suite} --name {result.run_dir.name} --resume"
+        )
         return 1
     if not args.no_report:
         _analysis_and_report(result.run_dir)
@@ -113,7 +198,9 @@ def _analysis_and_report(run_dir: Path) -> None:
     print("\nscoring ensembles (top-k and random-k) ...", flush=True)
     ensembles = run_ensembles(run_dir, log=lambda line: None)
     for _, row in ensembles.best.iterrows():
-        print(f"  {row.architecture}: best top-k ensemble k = {row.k}, eval MIoU(all) {row.eval_miou_all:.4f}")
+        print(
+            f"  {row.architecture}: best top-k ensemble k = {row.k}, eval MIoU(all) {row.eval_miou_all:.4f}"
+        )
     report = analyze(run_dir)
     print("\ncomparisons (eval MIoU(all) of the best checkpoints, paired seeds):")
     for line in report.verdicts():
@@ -127,13 +214,18 @@ def _analysis_and_report(run_dir: Path) -> None:
 
 
 def _f(value: float) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+    return (
+        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+    )
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
     from benchmark.suites import list_suites, load_suite
 
     suites = list_suites() + [load_suite(f) for f in args.files]
-    rows = [(s.name, str(len(s.architectures)), ", ".join(s.architectures), s.description or s.source) for s in suites]
+    rows = [
+        (s.name, str(len(s.architectures)), ", ".join(s.architectures), s.description or s.source)
+        for s in suites
+    ]
     _print_table(("suite", "n", "architectures", "description"), rows, right=(1,))
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from benchmark.cli import _parse_option, _parse_window, _print_table
@@ -12,25 +11,57 @@ from benchmark.dataspec import add_data_arguments, data_spec_from_args
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("train", parents=[common], help="train and evaluate one instance (architecture x seed)")
+    p = sub.add_parser(
+        "train", parents=[common], help="train and evaluate one instance (architecture x seed)"
+    )
     p.add_argument("--arch", required=True, help="registered name or architecture spec .toml")
-    p.add_argument("--seed", type=int, default=0, help="instance seed (data presentation and weights; default 0)")
-    p.add_argument("--profile", default="auto", choices=["auto", "paper", "quick"], help="auto = paper on CUDA, quick otherwise")
-    p.add_argument("--out", metavar="DIR", help="checkpoint directory (default results/train/ARCH-seedN)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="instance seed (data presentation and weights; default 0)",
+    )
+    p.add_argument(
+        "--profile",
+        default="auto",
+        choices=["auto", "paper", "quick"],
+        help="auto = paper on CUDA, quick otherwise",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help="checkpoint directory (default results/train/ARCH-seedN)"
+    )
     p.add_argument("--max-steps", type=int, help="stop after this many steps")
     p.add_argument("--window", type=_parse_window, help="training window Z,X,Y")
     p.add_argument("--width", type=float, help="channel width multiplier")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
-    p.add_argument("--option", action="append", type=_parse_option, metavar="KEY=VALUE", help="training option (see benchmark.config.TrainConfig); repeatable")
-    p.add_argument("--arch-option", action="append", type=_parse_option, metavar="KEY=VALUE", help="architecture builder option; repeatable")
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="training option (see benchmark.config.TrainConfig); repeatable",
+    )
+    p.add_argument(
+        "--arch-option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="architecture builder option; repeatable",
+    )
     p.add_argument("--json", metavar="PATH", help="write the final result as JSON")
     add_data_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("perf", parents=[common], help="training step time, TFLOP/s and memory: fast path vs eager fp32")
+    p = sub.add_parser(
+        "perf",
+        parents=[common],
+        help="training step time, TFLOP/s and memory: fast path vs eager fp32",
+    )
     p.add_argument("--arch", required=True)
-    p.add_argument("--window", type=_parse_window, help="window Z,X,Y (default: the architecture's)")
+    p.add_argument(
+        "--window", type=_parse_window, help="window Z,X,Y (default: the architecture's)"
+    )
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--steps", type=int, default=30, help="timed steps per mode (median reported)")
@@ -53,7 +84,13 @@ def _train_config(args: argparse.Namespace):
         overrides["compile"] = True
     config, reason = make_config(args.profile, entry.train_defaults, **overrides)
     if config.profile == "quick":
-        config = config.replace(**{k: v for k, v in entry.quick.items() if k in ("window", "width") and k not in overrides})
+        config = config.replace(
+            **{
+                k: v
+                for k, v in entry.quick.items()
+                if k in ("window", "width") and k not in overrides
+            }
+        )
     return config, reason
 
 
@@ -98,18 +135,44 @@ def cmd_perf(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     window = args.window or get_entry(args.arch).window
     s = summarize(args.arch, window, width=args.width)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"{args.arch} at window {tuple(window)}, width {args.width}, batch {args.batch_size} on {where}: {s.params:,} parameters, {s.gflops:.1f} forward GFLOP per window")
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"{args.arch} at window {tuple(window)}, width {args.width}, batch {args.batch_size} on {where}: {s.params:,} parameters, {s.gflops:.1f} forward GFLOP per window"
+    )
     if device.type != "cuda":
-        print("note: no CUDA device, so the fast path is the CPU's fp32 path; GPU figures need a GPU", file=sys.stderr)
+        print(
+            "note: no CUDA device, so the fast path is the CPU's fp32 path; GPU figures need a GPU"
+        )
     results = measure(
-        args.arch, window, width=args.width, batch_size=args.batch_size, steps=args.steps, warmup=args.warmup, device=args.device, compile=args.compile
+        args.arch,
+        window,
+        width=args.width,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        device=args.device,
+        compile=args.compile,
     )
     rows = [
-        (r.mode, f"{r.step_ms:.2f}", f"{r.steps_per_s:.2f}", f"{r.train_tflops:.2f}", f"{r.infer_ms:.2f}", f"{r.peak_memory_gib:.2f}")
+        (
+            r.mode,
+            f"{r.step_ms:.2f}",
+            f"{r.steps_per_s:.2f}",
+            f"{r.train_tflops:.2f}",
+            f"{r.infer_ms:.2f}",
+            f"{r.peak_memory_gib:.2f}",
+        )
         for r in results
     ]
-    _print_table(("mode", "step ms", "steps/s", "train TFLOP/s", "forward ms", "peak GiB"), rows, right=(1, 2, 3, 4, 5))
+    _print_table(
+        ("mode", "step ms", "steps/s", "train TFLOP/s", "forward ms", "peak GiB"),
+        rows,
+        right=(1, 2, 3, 4, 5),
+    )
     if len(results) == 2:
         print(f"speed-up of the fast path: {results[1].step_ms / results[0].step_ms:.2f}x")
     return 0

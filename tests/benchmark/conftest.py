@@ -22,4 +22,9 @@ def blob_volume(shape, seed, n_classes=7):
 
 @pytest.fixture(scope="session")
 def tiny_dataset() -> Dataset:
-    return Dataset(blob_volume((8, 24, 24), 1), blob_volume((6, 24, 24), 2), blob_volume((6, 24, 24), 3), name="blobs")
+    return Dataset(
+        blob_volume((8, 24, 24), 1),
+        blob_volume((6, 24, 24), 2),
+        blob_volume((6, 24, 24), 3),
+        name="blobs",
+    )

@@ -21,15 +21,27 @@ def small_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     spec = DataSpec()
     dataset = load_data(spec)
-    config, _ = make_config("quick", window=(5, 32, 32), width=0.0625, max_steps=4, evals_per_epoch=1e9)
+    config, _ = make_config(
+        "quick", window=(5, 32, 32), width=0.0625, max_steps=4, evals_per_epoch=1e9
+    )
     rows = []
     for arch in ("2d3d_3x3x3", "2d3d_no_pyramid"):
         for seed in range(3):
-            result = train_instance(arch, seed, dataset, config, checkpoint_dir=run / f"{arch}-{seed}")
+            result = train_instance(
+                arch, seed, dataset, config, checkpoint_dir=run / f"{arch}-{seed}"
+            )
             rows.append(result.row(dataset.class_names))
     rows.append(dict(architecture="2d3d_no_pyramid", seed=3, status="failed", error="boom"))
     pd.DataFrame(rows).to_parquet(run / "instances.parquet")
-    (run / "run.json").write_text(json.dumps({"architectures": ["2d3d_3x3x3", "2d3d_no_pyramid"], "data": spec.to_dict(), "plugins": []}))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["2d3d_3x3x3", "2d3d_no_pyramid"],
+                "data": spec.to_dict(),
+                "plugins": [],
+            }
+        )
+    )
     return run, dataset
 
 
@@ -73,7 +85,17 @@ def test_segment_streams_an_ensemble(small_run, tmp_path, cli):
     ckpts = instances[(instances.architecture == "2d3d_3x3x3")].checkpoint_best.tolist()
     volume = (dataset.test.image * 1000 + 30000).astype(np.uint16)
     tifffile.imwrite(tmp_path / "vol.tif", volume)
-    args = ["segment", "--input", str(tmp_path / "vol.tif"), "--output", str(tmp_path / "seg.tif"), "--probabilities", str(tmp_path / "p.zarr"), "--min-component-size", "2"]
+    args = [
+        "segment",
+        "--input",
+        str(tmp_path / "vol.tif"),
+        "--output",
+        str(tmp_path / "seg.tif"),
+        "--probabilities",
+        str(tmp_path / "p.zarr"),
+        "--min-component-size",
+        "2",
+    ]
     for c in ckpts:
         args += ["--checkpoint", c]
     out = cli(*args)
@@ -85,5 +107,15 @@ def test_segment_streams_an_ensemble(small_run, tmp_path, cli):
     probs = zarr.open_array(str(tmp_path / "p.zarr"), mode="r")
     assert probs.shape == (7, *volume.shape)
     assert np.all(np.abs(probs[:, :2].astype(int).sum(axis=0) - 255) <= 7)  # rounding of 7 classes
-    missing = cli("segment", "--checkpoint", ckpts[0], "--input", str(tmp_path / "nope.tif"), "--output", str(tmp_path / "x.tif"))
-    assert missing.returncode == 2 and "nope.tif" in missing.stderr and "not found" in missing.stderr
+    missing = cli(
+        "segment",
+        "--checkpoint",
+        ckpts[0],
+        "--input",
+        str(tmp_path / "nope.tif"),
+        "--output",
+        str(tmp_path / "x.tif"),
+    )
+    assert (
+        missing.returncode == 2 and "nope.tif" in missing.stderr and "not found" in missing.stderr
+    )

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from architectures.layers import center_crop
-from benchmark.infer import InferenceSettings, TileGrid, predict_chunks, predict_probabilities, score_volume
+from benchmark.infer import (
+    InferenceSettings,
+    TileGrid,
+    predict_chunks,
+    predict_probabilities,
+    score_volume,
+)
 
 
 class LabelEcho(torch.nn.Module):
@@ -45,14 +51,21 @@ def test_every_voxel_gets_its_own_prediction(shape, in_win, out_win, overlap):
     assert probs.shape == (4, *shape)
     assert torch.equal(probs.argmax(0), torch.as_tensor(labels))
     # The host-volume path (slab by slab from numpy) gives the same result.
-    host = predict_probabilities(model, labels.astype(np.float32), in_win, out_win, settings, device="cpu")
+    host = predict_probabilities(
+        model, labels.astype(np.float32), in_win, out_win, settings, device="cpu"
+    )
     assert torch.allclose(host, probs)
 
 
 def test_slabs_cover_z_once_in_order():
     model = LabelEcho([0, 2, 2], [0, 2, 2])
     image = torch.zeros(23, 20, 20)
-    spans = [(z0, z1) for z0, z1, _ in predict_chunks(model, image, (5, 20, 20), (5, 16, 16), InferenceSettings(overlap=0.4))]
+    spans = [
+        (z0, z1)
+        for z0, z1, _ in predict_chunks(
+            model, image, (5, 20, 20), (5, 16, 16), InferenceSettings(overlap=0.4)
+        )
+    ]
     assert spans[0][0] == 0 and spans[-1][1] == 23
     assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
 
@@ -68,7 +81,9 @@ def test_ensemble_averages_probabilities():
 
     a, b = Const([2.0, 0.0]), Const([0.0, 1.0])
     probs = predict_probabilities([a, b], torch.zeros(2, 4, 4), (1, 4, 4), (1, 4, 4))
-    expected = (torch.softmax(torch.tensor([2.0, 0.0]), 0) + torch.softmax(torch.tensor([0.0, 1.0]), 0)) / 2
+    expected = (
+        torch.softmax(torch.tensor([2.0, 0.0]), 0) + torch.softmax(torch.tensor([0.0, 1.0]), 0)
+    ) / 2
     assert torch.allclose(probs[:, 0, 0, 0], expected)
 
 
@@ -76,7 +91,9 @@ def test_score_volume_counts_every_voxel_once():
     rng = np.random.default_rng(1)
     labels = torch.as_tensor(rng.integers(0, 4, (8, 24, 24)))
     model = LabelEcho([0, 2, 2], [0, 2, 2])
-    cm = score_volume(model, labels.float(), labels, (5, 20, 20), (5, 16, 16), 4, InferenceSettings(overlap=0.3))
+    cm = score_volume(
+        model, labels.float(), labels, (5, 20, 20), (5, 16, 16), 4, InferenceSettings(overlap=0.3)
+    )
     assert cm.sum() == labels.numel()
     assert np.trace(cm) == labels.numel()
 

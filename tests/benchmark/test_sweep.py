@@ -34,26 +34,61 @@ def _env() -> dict:
 
 
 def _run(args, cwd, timeout=420):
-    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_two_architectures_two_seeds_end_to_end(tmp_path):
     (tmp_path / "pair.toml").write_text(SUITE)
-    out = _run(["run", "--suite", "pair.toml", "--name", "e2e", "--results", "res", "--no-report", *FAST, "--option", "max_steps=6", "--option", "evals_per_epoch=80"], tmp_path)
+    out = _run(
+        [
+            "run",
+            "--suite",
+            "pair.toml",
+            "--name",
+            "e2e",
+            "--results",
+            "res",
+            "--no-report",
+            *FAST,
+            "--option",
+            "max_steps=6",
+            "--option",
+            "evals_per_epoch=80",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     run = tmp_path / "res" / "pair" / "e2e"
     instances = pd.read_parquet(run / "instances.parquet")
-    assert sorted(zip(instances.architecture, instances.seed)) == [("2d3d_3x3x3", 0), ("2d3d_3x3x3", 1), ("2d3d_no_pyramid", 0), ("2d3d_no_pyramid", 1)]
+    assert sorted(zip(instances.architecture, instances.seed)) == [
+        ("2d3d_3x3x3", 0),
+        ("2d3d_3x3x3", 1),
+        ("2d3d_no_pyramid", 0),
+        ("2d3d_no_pyramid", 1),
+    ]
     assert set(instances.status) == {"finished"}
     assert instances.eval_miou_all.between(0, 1).all() and instances.test_miou_org.notna().all()
     assert (instances.params > 0).all() and (instances.steps == 6).all()
     for path in instances.checkpoint_best:
         assert Path(path).is_file()
     curves = pd.read_parquet(run / "curves.parquet")
-    assert set(curves.groupby(["architecture", "seed"]).size()) == {2}  # evaluations at steps 3 and 6
+    assert set(curves.groupby(["architecture", "seed"]).size()) == {
+        2
+    }  # evaluations at steps 3 and 6
     meta = json.loads((run / "run.json").read_text())
     assert meta["profile"] == "quick" and meta["seeds"] == [0, 1]
-    assert meta["versions"]["torch"] and meta["hardware"]["cpus"] and "command" in meta["invocations"][0]
+    assert (
+        meta["versions"]["torch"]
+        and meta["hardware"]["cpus"]
+        and "command" in meta["invocations"][0]
+    )
     assert meta["invocations"][0]["complete"] is True
     assert "summary" not in out.stderr.lower()
     assert "2d3d_no_pyramid" in out.stdout and "next:" in out.stdout
@@ -65,8 +100,29 @@ def test_two_architectures_two_seeds_end_to_end(tmp_path):
 
 def test_kill_minus_9_and_resume(tmp_path):
     (tmp_path / "pair.toml").write_text(SUITE.replace("seeds = 2", "seeds = 3"))
-    args = ["run", "--suite", "pair.toml", "--name", "k", "--results", "res", "--no-report", *FAST, "--option", "max_steps=30", "--option", "evals_per_epoch=24.5"]
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    args = [
+        "run",
+        "--suite",
+        "pair.toml",
+        "--name",
+        "k",
+        "--results",
+        "res",
+        "--no-report",
+        *FAST,
+        "--option",
+        "max_steps=30",
+        "--option",
+        "evals_per_epoch=24.5",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     run = tmp_path / "res" / "pair" / "k"
     deadline = time.monotonic() + 300
     finished_before: set = set()
@@ -74,7 +130,12 @@ def test_kill_minus_9_and_resume(tmp_path):
         while time.monotonic() < deadline:
             if (run / "instances.parquet").is_file():
                 table = pd.read_parquet(run / "instances.parquet")
-                finished_before = set(zip(table[table.status == "finished"].architecture, table[table.status == "finished"].seed))
+                finished_before = set(
+                    zip(
+                        table[table.status == "finished"].architecture,
+                        table[table.status == "finished"].seed,
+                    )
+                )
                 if finished_before and (table.status == "running").any():
                     break
             assert proc.poll() is None, proc.stdout.read().decode()
@@ -89,12 +150,18 @@ def test_kill_minus_9_and_resume(tmp_path):
     assert "restoring tune" in resumed.stdout
     table = pd.read_parquet(run / "instances.parquet")
     pairs = list(zip(table.architecture, table.seed))
-    assert sorted(pairs) == sorted({(a, s) for a in ("2d3d_3x3x3", "2d3d_no_pyramid") for s in range(3)})
+    assert sorted(pairs) == sorted(
+        {(a, s) for a in ("2d3d_3x3x3", "2d3d_no_pyramid") for s in range(3)}
+    )
     assert len(pairs) == len(set(pairs)) == 6
     assert set(table.status) == {"finished"} and (table.steps == 30).all()
     # Finished instances were not trained again: no start after the kill.
-    new_events = [json.loads(e) for e in (run / "events.jsonl").read_text().splitlines()[len(events_before) :]]
-    restarted = {(e["architecture"], e["seed"]) for e in new_events if e["event"] in ("start", "restart")}
+    new_events = [
+        json.loads(e) for e in (run / "events.jsonl").read_text().splitlines()[len(events_before) :]
+    ]
+    restarted = {
+        (e["architecture"], e["seed"]) for e in new_events if e["event"] in ("start", "restart")
+    }
     assert not (restarted & finished_before)
     curves = pd.read_parquet(run / "curves.parquet")
     assert not curves.duplicated(["architecture", "seed", "step"]).any()
@@ -124,7 +191,14 @@ cluster.shutdown()
 
 
 def test_two_node_cluster_places_trials_on_both_nodes(tmp_path):
-    out = subprocess.run([sys.executable, "-c", CLUSTER_SCRIPT, str(tmp_path)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=420)
+    out = subprocess.run(
+        [sys.executable, "-c", CLUSTER_SCRIPT, str(tmp_path)],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["complete"] and report["n"] == 4

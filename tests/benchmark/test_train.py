@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from benchmark.config import PROFILES, TrainConfig, make_config, resolve_profile
-from benchmark.train import EarlyStopRule, instance_loss, load_checkpoint, train_instance, weighted_cross_entropy
+from benchmark.train import (
+    EarlyStopRule,
+    instance_loss,
+    load_checkpoint,
+    train_instance,
+    weighted_cross_entropy,
+)
 from benchmark.weights import class_balance, edge_term, loss_weights
 from benchmark.windows import epoch_plan, instance_seeds, window_corners
 from tests.conftest import ROOT
@@ -63,10 +69,14 @@ def test_loss_on_a_hand_computed_case():
     ce = [-math.log(3 / 4), -math.log(1 / 2)]
     expected = (2 * ce[0] + 1 * ce[1]) / 2
     assert weighted_cross_entropy(logits, labels, weights).item() == pytest.approx(expected)
-    both = instance_loss({"logits": logits, "logits_2d": torch.zeros_like(logits)}, labels, weights, 0.33)
+    both = instance_loss(
+        {"logits": logits, "logits_2d": torch.zeros_like(logits)}, labels, weights, 0.33
+    )
     expected_2d = (2 * math.log(2) + math.log(2)) / 2
     assert both.item() == pytest.approx(expected + 0.33 * expected_2d)
-    assert instance_loss({"logits": logits, "logits_2d": torch.zeros_like(logits)}, labels, weights, 0.0).item() == pytest.approx(expected)
+    assert instance_loss(
+        {"logits": logits, "logits_2d": torch.zeros_like(logits)}, labels, weights, 0.0
+    ).item() == pytest.approx(expected)
 
 
 def test_weight_components():
@@ -76,7 +86,9 @@ def test_weight_components():
     cb = class_balance(labels, 3)
     counts = torch.bincount(labels.flatten().long(), minlength=3).double()
     for c in range(3):
-        assert cb[labels == c].unique().item() == pytest.approx(labels.numel() / (3 * counts[c].item()))
+        assert cb[labels == c].unique().item() == pytest.approx(
+            labels.numel() / (3 * counts[c].item())
+        )
     assert cb.mean().item() == pytest.approx(1.0)
     edge = edge_term(labels, 3, sigmas=(1.0,), scales=(1.0,), threshold=0.75)
     assert edge[0, 0, 0] == 0  # far from any boundary
@@ -146,13 +158,17 @@ ds = Dataset(blob_volume((8, 24, 24), 1), blob_volume((6, 24, 24), 2), blob_volu
 r = train_instance("2d3d_no_pyramid", 2, ds, TINY)
 print(json.dumps([p.train_loss for p in r.curve] + [r.best.eval.miou_all]))
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [p.train_loss for p in here.curve] + [here.best.eval.miou_all]
 
 
 def test_resume_from_last_checkpoint_is_exact(tiny_dataset, tmp_path):
-    config = TINY.replace(max_steps=12, evals_per_epoch=len(window_corners((8, 24, 24), (5, 16, 16), (1, 4, 4))) / 4)
+    config = TINY.replace(
+        max_steps=12, evals_per_epoch=len(window_corners((8, 24, 24), (5, 16, 16), (1, 4, 4))) / 4
+    )
     full = train_instance("2d3d_3x3x3", 5, tiny_dataset, config, checkpoint_dir=tmp_path / "full")
     calls = []
 
@@ -162,10 +178,19 @@ def test_resume_from_last_checkpoint_is_exact(tiny_dataset, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_instance("2d3d_3x3x3", 5, tiny_dataset, config, checkpoint_dir=tmp_path / "cut", on_eval=interrupt)
+        train_instance(
+            "2d3d_3x3x3",
+            5,
+            tiny_dataset,
+            config,
+            checkpoint_dir=tmp_path / "cut",
+            on_eval=interrupt,
+        )
     resumed = train_instance("2d3d_3x3x3", 5, tiny_dataset, config, checkpoint_dir=tmp_path / "cut")
     assert [p.step for p in resumed.curve] == [p.step for p in full.curve]
-    assert [p.train_loss for p in resumed.curve] == pytest.approx([p.train_loss for p in full.curve], rel=1e-5)
+    assert [p.train_loss for p in resumed.curve] == pytest.approx(
+        [p.train_loss for p in full.curve], rel=1e-5
+    )
     assert resumed.best.eval.miou_all == pytest.approx(full.best.eval.miou_all)
 
 
@@ -180,14 +205,30 @@ def test_checkpoints_are_loadable_and_score_like_training(tiny_dataset, tmp_path
     from benchmark.infer import score_volume
 
     ev = tiny_dataset.eval
-    cm = score_volume(model, torch.as_tensor(ev.image), torch.as_tensor(ev.labels), ckpt["in_window"], ckpt["out_window"], 7)
-    assert score_confusion(cm, tiny_dataset.org_classes).miou_all == pytest.approx(result.best.eval.miou_all)
+    cm = score_volume(
+        model,
+        torch.as_tensor(ev.image),
+        torch.as_tensor(ev.labels),
+        ckpt["in_window"],
+        ckpt["out_window"],
+        7,
+    )
+    assert score_confusion(cm, tiny_dataset.org_classes).miou_all == pytest.approx(
+        result.best.eval.miou_all
+    )
 
 
 def test_early_stop_and_callback_stop(tiny_dataset):
-    stopped = train_instance("2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(early_stop_miou=1.01, early_stop_epochs=0.0, evals_per_epoch=10))
+    stopped = train_instance(
+        "2d3d_no_pyramid",
+        0,
+        tiny_dataset,
+        TINY.replace(early_stop_miou=1.01, early_stop_epochs=0.0, evals_per_epoch=10),
+    )
     assert stopped.status == "early_stopped" and stopped.steps < 12 and stopped.test is not None
-    asked = train_instance("2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(evals_per_epoch=10), on_eval=lambda p: True)
+    asked = train_instance(
+        "2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(evals_per_epoch=10), on_eval=lambda p: True
+    )
     assert asked.status == "early_stopped" and len(asked.curve) == 1
 
 
@@ -195,7 +236,9 @@ def test_nan_loss_is_reported(tiny_dataset):
     from benchmark.train import TrainingDiverged
 
     with pytest.raises(TrainingDiverged, match="loss is (nan|inf)"):
-        train_instance("2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(lr=1e30, evals_per_epoch=10))
+        train_instance(
+            "2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(lr=1e30, evals_per_epoch=10)
+        )
 
 
 def test_window_larger_than_the_volume_fails_at_start(tiny_dataset):
