@@ -284,6 +284,7 @@ def _tune_callbacks():
             row["wall_time_s"] = result.get("elapsed_s")
             row["trial_id"] = trial.trial_id
             row["node_id"] = result.get("node_id")
+            row["resumed_from_step"] = result.get("resumed_from", 0)
             row.update(self._checkpoint_paths(trial))
             return row
 

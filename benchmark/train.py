@@ -96,6 +96,7 @@ class EvalPoint:
     status: str = "running"
     test: SegmentationScores | None = None
     params: int = 0
+    resumed_from: int = 0
 
     def metrics(self, class_names: tuple[str, ...]) -> dict[str, Any]:
         """Flat dict for loggers and Ray Tune: ``eval_miou_all``, ``eval_iou_<class>``, ..."""
@@ -109,6 +110,7 @@ class EvalPoint:
             done=self.done,
             status=self.status,
             params=self.params,
+            resumed_from=self.resumed_from,
         )
         out.update(self.eval.as_dict("eval_", class_names))
         out.update(self.best_eval.as_dict("best_eval_", class_names))
@@ -448,7 +450,7 @@ def train_instance(
         params=count_parameters(model),
     )
 
-    step = 0
+    step = resumed_from = 0
     curve: list[EvalPoint] = []
     best: EvalPoint | None = None
     best_state: dict[str, torch.Tensor] | None = None
@@ -459,6 +461,7 @@ def train_instance(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = int(state["step"])
+        resumed_from = step
         curve = [_point_from_dict(p) for p in state["curve"]]
         best = max(curve, key=lambda p: (p.eval.miou_all, -p.step)) if curve else None
         elapsed_before = float(state.get("elapsed_s", 0.0))
@@ -557,6 +560,7 @@ def train_instance(
                     best_step=step if is_best else best.best_step,  # type: ignore[union-attr]
                     best_eval=scores if is_best else best.eval,  # type: ignore[union-attr]
                     params=base_ckpt["params"],
+                    resumed_from=resumed_from,
                 )
                 if is_best:
                     best = point

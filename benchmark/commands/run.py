@@ -205,10 +205,8 @@ def _analysis_and_report(run_dir: Path) -> None:
     print("\ncomparisons (eval MIoU(all) of the best checkpoints, paired seeds):")
     for line in report.verdicts():
         print(f"  {line}")
-    try:
-        from analysis.report import build_report
-    except ImportError:  # the report module is optional in minimal installs
-        return
+    from analysis.report import build_report
+
     path = build_report(run_dir, analysis=report)
     print(f"\nreport: {path}")
 

@@ -479,7 +479,13 @@ def test_report_in_headless_chromium(full_report: Path, tmp_path: Path):
             "return document.querySelector('.viewer img.v-image').naturalWidth"
         )
         assert width > 0
-        # a dark system theme re-colors the figures' text
+        # a dark system theme re-colors the figures' text and keeps their sizes
+        heights = (
+            "return Array.from(document.querySelectorAll('.js-plotly-plot'))"
+            ".map(d => d.getBoundingClientRect().height)"
+        )
+        light_heights = driver.execute_script(heights)
+        assert light_heights == [f["height"] for f in figures]
         driver.execute_cdp_cmd(
             "Emulation.setEmulatedMedia",
             {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
@@ -490,6 +496,8 @@ def test_report_in_headless_chromium(full_report: Path, tmp_path: Path):
                 == "#e6edf3"
             )
         )
+        time.sleep(0.5)
+        assert driver.execute_script(heights) == light_heights
         dark = tmp_path / "report-dark.png"
         driver.save_screenshot(str(dark))
         assert dark.stat().st_size > 20_000
@@ -540,7 +548,7 @@ def browse_report(path: Path, tmp_path: Path, screenshot: Path | None = None) ->
             return Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (d) {
               var r = d.getBoundingClientRect();
               var drawn = d.querySelectorAll(
-                '.cartesianlayer .plot path, .cartesianlayer .plot image, .barlayer path');
+                '.overplot .mlayer path, .overplot .mlayer image');
               return {id: d.id, width: r.width, height: r.height,
                       svg: !!d.querySelector('svg.main-svg'), traces: drawn.length,
                       data: (d.data || []).length};

@@ -126,6 +126,7 @@ def test_kill_minus_9_and_resume(tmp_path):
     run = tmp_path / "res" / "pair" / "k"
     deadline = time.monotonic() + 300
     finished_before: set = set()
+    running_before: set = set()
     try:
         while time.monotonic() < deadline:
             if (run / "instances.parquet").is_file():
@@ -136,7 +137,9 @@ def test_kill_minus_9_and_resume(tmp_path):
                         table[table.status == "finished"].seed,
                     )
                 )
-                if finished_before and (table.status == "running").any():
+                running = table[table.status == "running"]
+                running_before = set(zip(running.architecture, running.seed))
+                if finished_before and running_before:
                     break
             assert proc.poll() is None, proc.stdout.read().decode()
             time.sleep(0.5)
@@ -163,6 +166,9 @@ def test_kill_minus_9_and_resume(tmp_path):
         (e["architecture"], e["seed"]) for e in new_events if e["event"] in ("start", "restart")
     }
     assert not (restarted & finished_before)
+    # Interrupted instances continued from their last checkpoint, not from step 0.
+    resumed = table.set_index(["architecture", "seed"]).loc[sorted(running_before)]
+    assert (resumed.resumed_from_step > 0).all(), resumed.resumed_from_step
     curves = pd.read_parquet(run / "curves.parquet")
     assert not curves.duplicated(["architecture", "seed", "step"]).any()
     assert set(curves.groupby(["architecture", "seed"]).size()) == {3}
