@@ -22,7 +22,7 @@ def small_run(tmp_path_factory):
     spec = DataSpec()
     dataset = load_data(spec)
     config, _ = make_config(
-        "quick", window=(5, 32, 32), width=0.0625, max_steps=4, evals_per_epoch=1e9
+        "quick", window=(5, 32, 32), width=0.0625, max_steps=4, evals_per_epoch=1e-9
     )
     rows = []
     for arch in ("2d3d_3x3x3", "2d3d_no_pyramid"):
