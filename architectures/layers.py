@@ -19,6 +19,7 @@ __all__ = [
     "crop_concat",
     "init_weights",
     "scale_channels",
+    "to_channels_last",
 ]
 
 Kernel3 = tuple[int, int, int]
@@ -101,3 +102,15 @@ def init_weights(module: nn.Module, generator: torch.Generator) -> None:
                 m.bias.zero_()
             if hasattr(m, "reset_running_stats"):
                 m.reset_running_stats()
+
+
+def to_channels_last(module: nn.Module) -> nn.Module:
+    """Channels-last weights in place: channels_last_3d for 3D convs, channels_last for the 2D
+    convs of the DeepLab backbones (``Module.to(memory_format=...)`` fails on mixed ranks)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() == 5:
+                p.data = p.data.contiguous(memory_format=torch.channels_last_3d)
+            elif p.dim() == 4:
+                p.data = p.data.contiguous(memory_format=torch.channels_last)
+    return module

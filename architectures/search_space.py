@@ -71,10 +71,14 @@ class Param:
     def __post_init__(self) -> None:
         if self.kind in ("int", "float"):
             if self.low is None or self.high is None or self.low > self.high:
-                raise ValueError(f"search parameter {self.name!r}: needs low <= high, got {self.low}, {self.high}")
+                raise ValueError(
+                    f"search parameter {self.name!r}: needs low <= high, got {self.low}, {self.high}"
+                )
         elif self.kind == "categorical":
             if not self.choices:
-                raise ValueError(f"search parameter {self.name!r}: a categorical parameter needs choices")
+                raise ValueError(
+                    f"search parameter {self.name!r}: a categorical parameter needs choices"
+                )
         elif self.kind != "bool":
             raise ValueError(f"search parameter {self.name!r}: unknown kind {self.kind!r}")
 
@@ -85,9 +89,13 @@ class Param:
     def suggest(self, trial: Any) -> Any:
         """Draws this parameter from ``trial`` (Optuna's suggest API)."""
         if self.kind == "int":
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
         if self.kind == "float":
-            return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log, step=self.step)
+            return trial.suggest_float(
+                self.name, float(self.low), float(self.high), log=self.log, step=self.step
+            )
         if self.kind == "bool":
             return trial.suggest_categorical(self.name, [False, True])
         return trial.suggest_categorical(self.name, list(self.choices))
@@ -165,7 +173,9 @@ class SearchSpace:
             value = param.reference
             if value is None:
                 if train_values is None or param.name not in train_values:
-                    raise ValueError(f"search space {self.name!r}: no reference value for {param.name!r}")
+                    raise ValueError(
+                        f"search space {self.name!r}: no reference value for {param.name!r}"
+                    )
                 value = train_values[param.name]
             drawn[param.name] = value
         return drawn
@@ -180,10 +190,17 @@ class SearchSpace:
         reference_values = self.reference_params({p.name: _FROM_PROFILE for p in self.params})
         for p in self.params:
             value = reference_values.get(p.name, _INACTIVE)
-            reference = value if isinstance(value, str) and value in (_FROM_PROFILE, _INACTIVE) else _fmt(value)
+            reference = (
+                value
+                if isinstance(value, str) and value in (_FROM_PROFILE, _INACTIVE)
+                else _fmt(value)
+            )
             rows.append((p.name, p.domain_text(), p.when_text or "always", reference, p.help))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = [f"search space {self.name!r}: {self.description}", f"candidates are builder options of {self.base!r}"]
+        lines = [
+            f"search space {self.name!r}: {self.description}",
+            f"candidates are builder options of {self.base!r}",
+        ]
         if self.train_fields:
             lines[-1] += f" plus training options {', '.join(self.train_fields)}"
         lines.append("")
@@ -218,7 +235,9 @@ class _ReplayTrial:
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         return int(self._get(name))
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         return float(self._get(name))
 
     def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
@@ -257,7 +276,9 @@ def get_space(name: str) -> SearchSpace:
     except KeyError:
         close = difflib.get_close_matches(name, list(_SPACES), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UnknownSearchSpaceError(f"unknown search space {name!r}{hint} (registered: {', '.join(sorted(_SPACES)) or 'none'})") from None
+        raise UnknownSearchSpaceError(
+            f"unknown search space {name!r}{hint} (registered: {', '.join(sorted(_SPACES)) or 'none'})"
+        ) from None
 
 
 def list_spaces() -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from architectures import build, get_entry, summarize
+from architectures.layers import to_channels_last
 from architectures.summary import window_overrides
 from benchmark.config import TrainConfig
 from benchmark.train import autocast_for, make_optimizer, resolve_device, train_step
@@ -61,7 +62,7 @@ def _measure_mode(
     channels_last = fast and dev.type == "cuda"
     model = build(arch, seed=seed, device=dev, **options)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = to_channels_last(model)
     x = image.contiguous(memory_format=torch.channels_last_3d) if channels_last else image
     config = TrainConfig()
     optimizer = (

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from analysis.metrics import SegmentationScores, score_confusion
 from architectures import build, count_parameters, get_entry, output_window
-from architectures.layers import center_crop
+from architectures.layers import center_crop, to_channels_last
 from architectures.summary import window_overrides
 from benchmark.augment import apply_elastic, augment_window, elastic_field
 from benchmark.config import TrainConfig
@@ -425,7 +425,7 @@ def train_instance(
 
     model = build(arch, seed=weight_seed, device=device, **build_options)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = to_channels_last(model)
     optimizer = make_optimizer(model, config, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_at(s) / config.lr)
     step_model = torch.compile(model) if config.compile else model

@@ -247,9 +247,29 @@ SEARCH_SPACE = register_space(
         base="2d3d_3x3x3",
         description="the 2D-3D family around the paper's 2D-3D+3x3x3 net",
         params=(
-            Param("depth", "int", low=_MIN_DEPTH, high=_MAX_DEPTH, reference=3, help="encoder blocks (pooling steps)"),
-            Param("base_channels", "categorical", choices=(32, 48, 64, 96), reference=64, help="scale-0 kernels (times the profile's width)"),
-            Param("convs_per_block", "int", low=1, high=3, reference=2, help="1x3x3 convs per 2D block"),
+            Param(
+                "depth",
+                "int",
+                low=_MIN_DEPTH,
+                high=_MAX_DEPTH,
+                reference=3,
+                help="encoder blocks (pooling steps)",
+            ),
+            Param(
+                "base_channels",
+                "categorical",
+                choices=(32, 48, 64, 96),
+                reference=64,
+                help="scale-0 kernels (times the profile's width)",
+            ),
+            Param(
+                "convs_per_block",
+                "int",
+                low=1,
+                high=3,
+                reference=2,
+                help="1x3x3 convs per 2D block",
+            ),
             *(_insert_param(b) for b in block_names(_MAX_DEPTH)),
             Param("pyramid", "bool", reference=True, help="3D spatial pyramid + 3D predictor"),
             Param(
@@ -272,7 +292,9 @@ SEARCH_SPACE = register_space(
                 when_text="pyramid",
                 help="weight of the auxiliary 2D loss (training)",
             ),
-            Param("lr", "float", low=1e-4, high=1e-2, log=True, help="Adam learning rate (training)"),
+            Param(
+                "lr", "float", low=1e-4, high=1e-2, log=True, help="Adam learning rate (training)"
+            ),
         ),
         to_candidate=_candidate_2d3d,
         train_fields=("lr", "c_2d"),

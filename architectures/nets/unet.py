@@ -113,7 +113,7 @@ def _create(args: dict[str, Any], **overrides: Any) -> UNet:
     description="Original 2D U-Net (Ronneberger 2015): valid 3x3 convs, 572 -> 388",
     window=(1, 572, 572),
     paper_params=31_030_983,
-    quick=dict(width=0.125, window=(1, 188, 188)),
+    quick=dict(width=0.125, window=(1, 252, 252)),
     accepts=UNet,
 )
 def unet_original(**kwargs: Any) -> UNet:

@@ -52,3 +52,17 @@ def test_init_weights_is_xavier_uniform_with_zero_bias_and_leaves_global_rng():
     assert conv.weight.abs().max() <= bound
     assert conv.weight.abs().max() > 0.9 * bound
     assert conv.bias.abs().sum() == 0
+
+
+def test_channels_last_handles_mixed_2d_and_3d_weights():
+    from architectures import build
+    from architectures.layers import to_channels_last
+
+    for name, window in (("deeplab_drn", (1, 32, 32)), ("2d3d_3x3x3", (5, 16, 16))):
+        net = build(name, width=0.0625, seed=0).eval()
+        x = torch.randn(2, 1, *window)
+        expected = net(x)["logits"]
+        fast = to_channels_last(net)
+        got = fast(x.contiguous(memory_format=torch.channels_last_3d))["logits"]
+        assert torch.allclose(got, expected, atol=1e-5)
+        assert any(p.dim() in (4, 5) and not p.is_contiguous() for p in fast.parameters())
