@@ -182,7 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each module defines ``register(subparsers, common_parent)`` adding its sub-commands; they import
 # their heavy dependencies (torch, ray, plotly) inside the command functions, so ``--help`` is fast.
-COMMAND_MODULES: list[str] = ["benchmark.commands.train", "benchmark.commands.run", "benchmark.commands.infer", "benchmark.commands.analyze", "benchmark.commands.report", "benchmark.commands.search"]
+COMMAND_MODULES: list[str] = [
+    "benchmark.commands.train",
+    "benchmark.commands.run",
+    "benchmark.commands.infer",
+    "benchmark.commands.analyze",
+    "benchmark.commands.report",
+    "benchmark.commands.search",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,7 @@ ensembles (k members drawn at random, repeated ``draws`` times) show what ensemb
 the selection, and the test volume shows what survives a new sample.
 
 Each instance's probabilities come from ``probabilities.npz`` next to its best checkpoint (saved
-at the end of training, uint8 = p * 255) or, when missing, from sliding-window inference with the
+at the end of training, float16) or, when missing, from sliding-window inference with the
 best checkpoint. Results go to ``RUN_DIR/ensembles.parquet`` (one row per architecture, selection
 and k) and ``RUN_DIR/ensembles/predictions.npz`` (image, labels and each architecture's best
 ensemble segmentation on eval and test, for the report's slice viewer).
@@ -37,7 +37,7 @@ USABLE = ("finished", "early_stopped")
 def instance_probabilities(
     row: dict, dataset: Dataset, device: str = "auto"
 ) -> dict[str, np.ndarray]:
-    """uint8 probabilities ``(c, z, x, y)`` of an instance's best checkpoint on eval and test."""
+    """float16 probabilities ``(c, z, x, y)`` of an instance's best checkpoint on eval and test."""
     best = row.get("checkpoint_best")
     if not best:
         raise FileNotFoundError(
@@ -67,7 +67,7 @@ def instance_probabilities(
             settings,
             dev,
         )
-        out[split] = (probs * 255).round().to(torch.uint8).cpu().numpy()
+        out[split] = probs.to(torch.float16).cpu().numpy()
     return out
 
 
@@ -111,10 +111,10 @@ def ensemble_scores(
         for split, volume in (("eval", dataset.eval), ("test", dataset.test)):
             if volume is None or split not in members[index]:
                 continue
-            # uint8 probabilities summed in uint16 (exact up to 257 members): argmax of the sum is
-            # argmax of the mean.
+            # float16 probabilities (argmax-faithful; uint8 would tie on uncertain voxels) summed in
+            # float32: argmax of the sum is argmax of the mean.
             probs = members[index][split]
-            sums[split] = probs.astype(np.uint16) if split not in sums else sums[split] + probs
+            sums[split] = probs.astype(np.float32) if split not in sums else sums[split] + probs
             scores, _ = _scores(
                 sums[split], volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes
             )
@@ -205,7 +205,7 @@ def run_ensembles(
         for split, volume in (("eval", dataset.eval), ("test", dataset.test)):
             if volume is None or split not in members[0]:
                 continue
-            mean = sum(members[i][split].astype(np.uint16) for i in range(best["k"]))
+            mean = sum(members[i][split].astype(np.float32) for i in range(best["k"]))
             _, segmentation = _scores(
                 mean, volume.labels, volume.labeled, dataset.n_classes, dataset.org_classes
             )

@@ -114,7 +114,12 @@ __all__ = [
 ]
 
 #: objective name -> Optuna direction.
-OBJECTIVES: dict[str, str] = {"miou": "maximize", "lcb": "maximize", "params": "minimize", "step_time": "minimize"}
+OBJECTIVES: dict[str, str] = {
+    "miou": "maximize",
+    "lcb": "maximize",
+    "params": "minimize",
+    "step_time": "minimize",
+}
 #: the per-seed score the objectives and the racing use.
 SCORE = "eval_miou_all"
 FINAL_SEED_STATUSES = ("finished", "early_stopped", "failed")
@@ -127,11 +132,17 @@ def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
 
     The first objective scores segmentation (``miou`` or ``lcb``); the optional second is a cost.
     """
-    names = tuple(n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip())
+    names = tuple(
+        n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()
+    )
     if not names or names[0] not in ("miou", "lcb"):
-        raise ValueError(f"the first objective must be miou or lcb, got {','.join(names) or 'nothing'}")
+        raise ValueError(
+            f"the first objective must be miou or lcb, got {','.join(names) or 'nothing'}"
+        )
     if len(names) > 2 or (len(names) == 2 and names[1] not in ("params", "step_time")):
-        raise ValueError(f"objectives are miou|lcb optionally followed by params or step_time, got {','.join(names)}")
+        raise ValueError(
+            f"objectives are miou|lcb optionally followed by params or step_time, got {','.join(names)}"
+        )
     return names
 
 
@@ -178,7 +189,12 @@ class RaceResult:
     verdict: str
 
 
-def race(candidate: Mapping[int, float], incumbent: Mapping[int, float], alpha: float = 0.05, min_shared: int = 2) -> RaceResult:
+def race(
+    candidate: Mapping[int, float],
+    incumbent: Mapping[int, float],
+    alpha: float = 0.05,
+    min_shared: int = 2,
+) -> RaceResult:
     """One-sided paired t tests of a candidate's per-seed scores against the incumbent's.
 
     Args:
@@ -258,9 +274,13 @@ class SearchSettings:
         if self.trials < 0:
             raise ValueError(f"trials must be non-negative, got {self.trials}")
         if self.seeds_per_candidate < 1:
-            raise ValueError(f"seeds per candidate must be at least 1, got {self.seeds_per_candidate}")
+            raise ValueError(
+                f"seeds per candidate must be at least 1, got {self.seeds_per_candidate}"
+            )
         if self.max_seeds is not None and self.max_seeds < self.seeds_per_candidate:
-            raise ValueError(f"max seeds ({self.max_seeds}) is below seeds per candidate ({self.seeds_per_candidate})")
+            raise ValueError(
+                f"max seeds ({self.max_seeds}) is below seeds per candidate ({self.seeds_per_candidate})"
+            )
         if self.objectives[0] == "lcb" and self.seeds_per_candidate < 2:
             raise ValueError("the lcb objective needs at least 2 seeds per candidate")
         if not 0 < self.race_alpha < 1 or not 0.5 <= self.lcb_level < 1:
@@ -323,7 +343,16 @@ class SearchResult:
 
 
 # ------------------------------------------------------------------------------ worker side
-def measure_step_ms(arch: str, options: Mapping[str, Any], config: TrainConfig, n_classes: int, *, steps: int = 5, warmup: int = 2, seed: int = 0) -> float:
+def measure_step_ms(
+    arch: str,
+    options: Mapping[str, Any],
+    config: TrainConfig,
+    n_classes: int,
+    *,
+    steps: int = 5,
+    warmup: int = 2,
+    seed: int = 0,
+) -> float:
     """Median wall time (ms) of one training step of ``arch`` with ``options`` under ``config``
     (its window, batch size, width and fast path), on random windows; the global random state is
     left alone."""
@@ -335,9 +364,13 @@ def measure_step_ms(arch: str, options: Mapping[str, Any], config: TrainConfig, 
 
     device = resolve_device(config.device)
     window = tuple(config.window or get_entry(arch).window)
-    build_options = dict(width=config.width, in_channels=1, n_classes=n_classes, **window_overrides(arch, window))
+    build_options = dict(
+        width=config.width, in_channels=1, n_classes=n_classes, **window_overrides(arch, window)
+    )
     build_options.update(options)
-    out = output_window(arch, window, **{k: v for k, v in build_options.items() if k != "in_channels"})
+    out = output_window(
+        arch, window, **{k: v for k, v in build_options.items() if k != "in_channels"}
+    )
     fast = device.type == "cuda"
     amp = torch.bfloat16 if (config.amp == "bf16" or (config.amp == "auto" and fast)) else None
     channels_last = config.channels_last == "on" or (config.channels_last == "auto" and fast)
@@ -383,15 +416,34 @@ def train_seed(job: dict[str, Any]) -> dict[str, Any]:
     try:
         for plugin in job.get("plugins", []):
             load_plugin(plugin)
-        dataset = load_data(DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["data"].items()}))
+        dataset = load_data(
+            DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in job["data"].items()})
+        )
         config = TrainConfig().replace(**job["train"])
-        result = train_instance(job["arch"], int(job["seed"]), dataset, config, arch_overrides=job["options"], checkpoint_dir=job.get("checkpoint_dir"))
+        result = train_instance(
+            job["arch"],
+            int(job["seed"]),
+            dataset,
+            config,
+            arch_overrides=job["options"],
+            checkpoint_dir=job.get("checkpoint_dir"),
+        )
         row.update(result.row(dataset.class_names))
-        row["step_ms"] = measure_step_ms(job["arch"], job["options"], config, dataset.n_classes) if job.get("measure_step", True) else float("nan")
+        row["step_ms"] = (
+            measure_step_ms(job["arch"], job["options"], config, dataset.n_classes)
+            if job.get("measure_step", True)
+            else float("nan")
+        )
         row["error"] = None
     except Exception as exc:  # a broken candidate is a finding, not a crash
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
-    row.update(number=int(job["number"]), seed=int(job["seed"]), host=socket.gethostname(), started=started, ended=time.time())
+    row.update(
+        number=int(job["number"]),
+        seed=int(job["seed"]),
+        host=socket.gethostname(),
+        started=started,
+        ended=time.time(),
+    )
     row.pop("architecture", None)
     return row
 
@@ -413,7 +465,9 @@ class _InlineExecutor:
         self.queue[self._next] = job
         return self._next
 
-    def wait(self, handles: Sequence[Any]) -> list[tuple[Any, dict[str, Any] | None, BaseException | None]]:
+    def wait(
+        self, handles: Sequence[Any]
+    ) -> list[tuple[Any, dict[str, Any] | None, BaseException | None]]:
         handle = next(h for h in self.queue if h in set(handles))
         job = self.queue.pop(handle)
         try:
@@ -435,7 +489,13 @@ class _InlineExecutor:
 class _RayExecutor:
     """Ray tasks on a local Ray (started here) or an existing cluster (``address``)."""
 
-    def __init__(self, fn: Callable[[dict[str, Any]], dict[str, Any]], address: str | None, cpus_per_job: float, max_failures: int) -> None:
+    def __init__(
+        self,
+        fn: Callable[[dict[str, Any]], dict[str, Any]],
+        address: str | None,
+        cpus_per_job: float,
+        max_failures: int,
+    ) -> None:
         from benchmark.sweep import _quiet_ray_env
 
         _quiet_ray_env()
@@ -462,16 +522,24 @@ class _RayExecutor:
         self.remote = ray.remote(fn)
 
     def slots(self) -> int:
-        return max(1, int(self.ray.cluster_resources().get("CPU", 1) // max(self.cpus_per_job, 1e-9)))
+        return max(
+            1, int(self.ray.cluster_resources().get("CPU", 1) // max(self.cpus_per_job, 1e-9))
+        )
 
     def gpus(self) -> float:
         return float(self.ray.cluster_resources().get("GPU", 0))
 
     def submit(self, job: dict[str, Any], resources: Mapping[str, float]) -> Any:
-        options = dict(num_cpus=resources.get("cpu", self.cpus_per_job), num_gpus=resources.get("gpu", 0), max_retries=self.max_failures)
+        options = dict(
+            num_cpus=resources.get("cpu", self.cpus_per_job),
+            num_gpus=resources.get("gpu", 0),
+            max_retries=self.max_failures,
+        )
         return self.remote.options(**options).remote(job)
 
-    def wait(self, handles: Sequence[Any]) -> list[tuple[Any, dict[str, Any] | None, BaseException | None]]:
+    def wait(
+        self, handles: Sequence[Any]
+    ) -> list[tuple[Any, dict[str, Any] | None, BaseException | None]]:
         ready, _ = self.ray.wait(list(handles), num_returns=1)
         out = []
         for ref in ready:
@@ -513,13 +581,25 @@ class _Cand:
     reason: str = ""
 
     def scores(self) -> dict[int, float]:
-        return {s: float(r[SCORE]) for s, r in self.results.items() if r.get("status") in SCORED_STATUSES and r.get(SCORE) is not None and np.isfinite(r[SCORE])}
+        return {
+            s: float(r[SCORE])
+            for s, r in self.results.items()
+            if r.get("status") in SCORED_STATUSES
+            and r.get(SCORE) is not None
+            and np.isfinite(r[SCORE])
+        }
 
     def pending(self) -> list[int]:
         return [s for s in self.target if s not in self.results and s not in self.running]
 
     def step_ms(self) -> float:
-        values = [float(r["step_ms"]) for r in self.results.values() if r.get("status") in SCORED_STATUSES and r.get("step_ms") is not None and np.isfinite(r["step_ms"])]
+        values = [
+            float(r["step_ms"])
+            for r in self.results.values()
+            if r.get("status") in SCORED_STATUSES
+            and r.get("step_ms") is not None
+            and np.isfinite(r["step_ms"])
+        ]
         return float(np.median(values)) if values else float("nan")
 
 
@@ -540,7 +620,20 @@ def _safe_name(text: str) -> str:
 class _Driver:
     """One invocation of a search: study, executor, candidate states, tables."""
 
-    def __init__(self, settings: SearchSettings, search_dir: Path, study: Any, space: Any, base_config: TrainConfig, data: DataSpec, n_classes: int, executor: Any, max_concurrent: int, gpus_per_job: float | None, print_fn: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        search_dir: Path,
+        study: Any,
+        space: Any,
+        base_config: TrainConfig,
+        data: DataSpec,
+        n_classes: int,
+        executor: Any,
+        max_concurrent: int,
+        gpus_per_job: float | None,
+        print_fn: Callable[[str], None],
+    ) -> None:
         self.settings = settings
         self.dir = search_dir
         self.study = study
@@ -564,12 +657,16 @@ class _Driver:
         self.print(f"[{time.monotonic() - self.started:7.1f} s] {text}")
 
     def event(self, kind: str, **extra: Any) -> None:
-        record = dict(time=dt.datetime.now().isoformat(timespec="seconds"), event=kind, **_jsonable(extra))
+        record = dict(
+            time=dt.datetime.now().isoformat(timespec="seconds"), event=kind, **_jsonable(extra)
+        )
         with open(self.dir / "events.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
 
     def objective(self, c: _Cand) -> float:
-        return objective_value(list(c.scores().values()), self.settings.objectives[0], self.settings.lcb_level)
+        return objective_value(
+            list(c.scores().values()), self.settings.objectives[0], self.settings.lcb_level
+        )
 
     def incumbent(self, exclude: _Cand | None = None) -> _Cand | None:
         best, best_value = None, -math.inf
@@ -584,7 +681,9 @@ class _Driver:
     def asked(self) -> int:
         from optuna.trial import TrialState
 
-        return len([t for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING])
+        return len(
+            [t for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+        )
 
     # ------------------------------------------------------------------------------ resume
     def reattach(self, rows: pd.DataFrame) -> None:
@@ -599,11 +698,18 @@ class _Driver:
         for ft in self.study.get_trials(deepcopy=False):
             if ft.state == TrialState.WAITING:
                 continue
-            c = _Cand(number=ft.number, state="running", params=dict(ft.params), results=by_number.get(ft.number, {}))
+            c = _Cand(
+                number=ft.number,
+                state="running",
+                params=dict(ft.params),
+                results=by_number.get(ft.number, {}),
+            )
             c.options = json.loads(ft.user_attrs.get("options", "{}"))
             c.train = json.loads(ft.user_attrs.get("train", "{}"))
             c.arch_params = ft.user_attrs.get("arch_params")
-            c.target = list(ft.user_attrs.get("seeds_target", range(self.settings.seeds_per_candidate)))
+            c.target = list(
+                ft.user_attrs.get("seeds_target", range(self.settings.seeds_per_candidate))
+            )
             c.reason = ft.user_attrs.get("reason", "")
             if ft.state == TrialState.COMPLETE:
                 c.state, c.values = "complete", list(ft.values)
@@ -622,7 +728,9 @@ class _Driver:
                 if not prepared:
                     continue
                 done = len([s for s in c.target if s in c.results])
-                self.log(f"candidate {c.number}: re-attached with {done}/{len(c.target)} seed(s) done")
+                self.log(
+                    f"candidate {c.number}: re-attached with {done}/{len(c.target)} seed(s) done"
+                )
                 self.event("reattach", number=c.number, seeds_done=sorted(c.results))
             self.cands[c.number] = c
         for c in list(self.cands.values()):
@@ -639,17 +747,35 @@ class _Driver:
         config = self.config_for(c)
         window = config.window
         try:
-            c.arch_params = int(summarize(self.space.base, window, width=config.width, n_classes=self.n_classes, **c.options).params)
+            c.arch_params = int(
+                summarize(
+                    self.space.base,
+                    window,
+                    width=config.width,
+                    n_classes=self.n_classes,
+                    **c.options,
+                ).params
+            )
         except (ValueError, TypeError, RuntimeError) as exc:
             self._fail(c, f"cannot build for window {window}: {exc}")
             return False
-        for key, value in (("options", json.dumps(c.options)), ("train", json.dumps(c.train)), ("arch_params", c.arch_params), ("seeds_target", c.target)):
+        for key, value in (
+            ("options", json.dumps(c.options)),
+            ("train", json.dumps(c.train)),
+            ("arch_params", c.arch_params),
+            ("seeds_target", c.target),
+        ):
             c.trial.set_user_attr(key, value)
         return True
 
     def ask(self) -> _Cand:
         trial = self.study.ask()
-        c = _Cand(number=trial.number, state="running", trial=trial, target=list(range(self.settings.seeds_per_candidate)))
+        c = _Cand(
+            number=trial.number,
+            state="running",
+            trial=trial,
+            target=list(range(self.settings.seeds_per_candidate)),
+        )
         self.cands[c.number] = c
         try:
             candidate = self.space.sample(trial)
@@ -659,7 +785,14 @@ class _Driver:
         if self._prepare(c, candidate):
             desc = ", ".join(f"{k}={v}" for k, v in {**c.options, **c.train}.items())
             self.log(f"candidate {c.number}: {desc} ({c.arch_params:,} parameters)")
-            self.event("ask", number=c.number, params=c.params, options=c.options, train=c.train, arch_params=c.arch_params)
+            self.event(
+                "ask",
+                number=c.number,
+                params=c.params,
+                options=c.options,
+                train=c.train,
+                arch_params=c.arch_params,
+            )
         return c
 
     def config_for(self, c: _Cand) -> TrainConfig:
@@ -668,7 +801,10 @@ class _Driver:
     # ------------------------------------------------------------------------------ running
     def next_job(self) -> tuple[_Cand, int] | None:
         inc = self.incumbent()
-        order = sorted((c for c in self.cands.values() if c.state in ("running", "complete")), key=lambda c: (c is not inc, c.number))
+        order = sorted(
+            (c for c in self.cands.values() if c.state in ("running", "complete")),
+            key=lambda c: (c is not inc, c.number),
+        )
         for c in order:
             pending = c.pending()
             if pending:
@@ -717,12 +853,26 @@ class _Driver:
             self.write_tables()
             return
         if row is None:
-            row = dict(number=number, seed=seed, status="failed", error=f"{type(error).__name__}: {error}"[:500])
+            row = dict(
+                number=number,
+                seed=seed,
+                status="failed",
+                error=f"{type(error).__name__}: {error}"[:500],
+            )
         c.results[seed] = row
         self.trained += 1
-        self.event("end", number=number, seed=seed, status=row.get("status"), score=row.get(SCORE), error=row.get("error"))
+        self.event(
+            "end",
+            number=number,
+            seed=seed,
+            status=row.get("status"),
+            score=row.get(SCORE),
+            error=row.get("error"),
+        )
         if row.get("status") in SCORED_STATUSES:
-            self.log(f"candidate {number} seed {seed}: eval MIoU(all) {row[SCORE]:.4f} ({row['status']}, {row.get('wall_time_s', float('nan')):.1f} s, step {row.get('step_ms', float('nan')):.1f} ms)")
+            self.log(
+                f"candidate {number} seed {seed}: eval MIoU(all) {row[SCORE]:.4f} ({row['status']}, {row.get('wall_time_s', float('nan')):.1f} s, step {row.get('step_ms', float('nan')):.1f} ms)"
+            )
         else:
             self.log(f"candidate {number} seed {seed}: {row.get('status')}: {row.get('error')}")
         for other in sorted(self.cands.values(), key=lambda k: k.number):
@@ -742,14 +892,21 @@ class _Driver:
         inc = self.incumbent(exclude=c) if self.settings.racing else None
         result = None
         if inc is not None:
-            result = race(scores, inc.scores(), self.settings.race_alpha, self.settings.race_min_seeds)
+            result = race(
+                scores, inc.scores(), self.settings.race_alpha, self.settings.race_min_seeds
+            )
             c.race, c.race_vs = result, inc.number
             if result.verdict == "worse":
                 self._prune(c, inc, result)
                 return
         if any(s not in c.results for s in c.target):
             return
-        if inc is not None and result is not None and result.verdict in ("undecided", "too_few") and len(c.target) < self.settings.seed_cap:
+        if (
+            inc is not None
+            and result is not None
+            and result.verdict in ("undecided", "too_few")
+            and len(c.target) < self.settings.seed_cap
+        ):
             missing = [s for s in c.target if s not in inc.results]
             if missing:  # the incumbent first runs the seeds the candidate has (pairing)
                 inc.target += [s for s in missing if s not in inc.target]
@@ -759,15 +916,26 @@ class _Driver:
             c.trial.set_user_attr("seeds_target", c.target)
             if extra not in inc.target:
                 inc.target.append(extra)
-            self.log(f"candidate {c.number}: close to incumbent {inc.number} (paired t p = {result.p_worse:.3f} worse / {result.p_better:.3f} better over {result.n_shared} seeds): adding seed {extra}")
-            self.event("extend", number=c.number, seed=extra, incumbent=inc.number, p_worse=result.p_worse, p_better=result.p_better)
+            self.log(
+                f"candidate {c.number}: close to incumbent {inc.number} (paired t p = {result.p_worse:.3f} worse / {result.p_better:.3f} better over {result.n_shared} seeds): adding seed {extra}"
+            )
+            self.event(
+                "extend",
+                number=c.number,
+                seed=extra,
+                incumbent=inc.number,
+                p_worse=result.p_worse,
+                p_better=result.p_better,
+            )
             return
         self._complete(c)
 
     def _values(self, c: _Cand) -> list[float]:
         values = [self.objective(c)]
         if self.settings.multi:
-            values.append(float(c.arch_params) if self.settings.objectives[1] == "params" else c.step_ms())
+            values.append(
+                float(c.arch_params) if self.settings.objectives[1] == "params" else c.step_ms()
+            )
         return values
 
     def _complete(self, c: _Cand) -> None:
@@ -776,26 +944,47 @@ class _Driver:
             self._fail(c, f"objective undefined ({values}) from {len(c.scores())} scored seed(s)")
             return
         scores = list(c.scores().values())
-        for key, value in (("seeds", sorted(c.scores())), ("mean", float(np.mean(scores))), ("sd", float(np.std(scores, ddof=1)) if len(scores) > 1 else None), ("step_ms", c.step_ms())):
+        for key, value in (
+            ("seeds", sorted(c.scores())),
+            ("mean", float(np.mean(scores))),
+            ("sd", float(np.std(scores, ddof=1)) if len(scores) > 1 else None),
+            ("step_ms", c.step_ms()),
+        ):
             c.trial.set_user_attr(key, value)
         self.study.tell(c.trial, values if self.settings.multi else values[0])
         c.state, c.values, c.trial = "complete", values, None
         inc = self.incumbent()
         tag = " (new incumbent)" if inc is c else ""
-        self.log(f"candidate {c.number} complete: objective {self._fmt_values(values)} over {len(scores)} seed(s){tag}")
+        self.log(
+            f"candidate {c.number} complete: objective {self._fmt_values(values)} over {len(scores)} seed(s){tag}"
+        )
         self.event("complete", number=c.number, values=values, seeds=sorted(c.scores()))
 
     def _prune(self, c: _Cand, inc: _Cand, result: RaceResult) -> None:
         self._cancel(c)
         scores = list(c.scores().values())
         c.trial.report(float(np.mean(scores)), step=len(scores))
-        c.trial.set_user_attr("race", dict(vs=inc.number, n_shared=result.n_shared, mean_difference=result.mean_difference, p_worse=result.p_worse))
+        c.trial.set_user_attr(
+            "race",
+            dict(
+                vs=inc.number,
+                n_shared=result.n_shared,
+                mean_difference=result.mean_difference,
+                p_worse=result.p_worse,
+            ),
+        )
         c.reason = f"raced out by candidate {inc.number}: paired t p = {result.p_worse:.4f} < {self.settings.race_alpha} over {result.n_shared} seeds (mean difference {result.mean_difference:+.4f})"
         c.trial.set_user_attr("reason", c.reason)
         self.study.tell(c.trial, state=_state("PRUNED"))
         c.state, c.trial = "pruned", None
         self.log(f"candidate {c.number} stopped: {c.reason}")
-        self.event("prune", number=c.number, incumbent=inc.number, p_worse=result.p_worse, n_shared=result.n_shared)
+        self.event(
+            "prune",
+            number=c.number,
+            incumbent=inc.number,
+            p_worse=result.p_worse,
+            n_shared=result.n_shared,
+        )
 
     def _fail(self, c: _Cand, reason: str) -> None:
         self._cancel(c)
@@ -814,13 +1003,21 @@ class _Driver:
                 self.cancelled.discard(handle)
                 self.in_flight.pop(handle, None)
                 c.running.pop(seed)
-                self.rows_extra.append(dict(number=c.number, seed=seed, status="cancelled", error=None))
+                self.rows_extra.append(
+                    dict(number=c.number, seed=seed, status="cancelled", error=None)
+                )
                 self.event("cancelled", number=c.number, seed=seed)
 
     def _fmt_values(self, values: Sequence[float]) -> str:
         parts = []
         for name, v in zip(self.settings.objectives, values):
-            parts.append(f"{name} {v:,.0f}" if name == "params" else f"{name} {v:.1f} ms" if name == "step_time" else f"{name} {v:.4f}")
+            parts.append(
+                f"{name} {v:,.0f}"
+                if name == "params"
+                else f"{name} {v:.1f} ms"
+                if name == "step_time"
+                else f"{name} {v:.4f}"
+            )
         return ", ".join(parts)
 
     # ------------------------------------------------------------------------------- loop
@@ -848,9 +1045,30 @@ class _Driver:
         if not rows:
             return pd.DataFrame(columns=["number", "seed", "status"])
         frame = pd.DataFrame(rows)
-        front = [c for c in ("number", "seed", "status", SCORE, "eval_miou_org", "test_miou_all", "test_miou_org", "steps", "params", "wall_time_s", "step_ms", "error") if c in frame]
+        front = [
+            c
+            for c in (
+                "number",
+                "seed",
+                "status",
+                SCORE,
+                "eval_miou_org",
+                "test_miou_all",
+                "test_miou_org",
+                "steps",
+                "params",
+                "wall_time_s",
+                "step_ms",
+                "error",
+            )
+            if c in frame
+        ]
         frame = frame[front + [c for c in frame.columns if c not in front]]
-        return frame.drop_duplicates(["number", "seed"], keep="first").sort_values(["number", "seed"], kind="stable").reset_index(drop=True)
+        return (
+            frame.drop_duplicates(["number", "seed"], keep="first")
+            .sort_values(["number", "seed"], kind="stable")
+            .reset_index(drop=True)
+        )
 
     def candidates_frame(self) -> pd.DataFrame:
         inc = self.incumbent() if not self.settings.multi else None
@@ -907,14 +1125,24 @@ def _make_sampler(settings: SearchSettings, invocation: int) -> Any:
     import optuna
 
     seed = int(np.random.SeedSequence([settings.sampler_seed, invocation]).generate_state(1)[0])
-    kind = settings.sampler if settings.sampler != "auto" else ("nsga2" if settings.multi else "tpe")
+    kind = (
+        settings.sampler if settings.sampler != "auto" else ("nsga2" if settings.multi else "tpe")
+    )
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, settings.trials // 2 or 4)))
-    startup = settings.startup_trials if settings.startup_trials is not None else min(10, max(3, settings.trials // 4))
+        return optuna.samplers.NSGAIISampler(
+            seed=seed, population_size=max(4, min(50, settings.trials // 2 or 4))
+        )
+    startup = (
+        settings.startup_trials
+        if settings.startup_trials is not None
+        else min(10, max(3, settings.trials // 4))
+    )
     # multivariate + group: TPE models the joint distribution within each conditional subspace.
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True)
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
+    )
 
 
 def _storage(spec: str | None, search_dir: Path) -> tuple[Any, str]:
@@ -929,22 +1157,31 @@ def _storage(spec: str | None, search_dir: Path) -> tuple[Any, str]:
         path = Path.cwd() / path
     path.parent.mkdir(parents=True, exist_ok=True)
     # The open lock (O_EXCL lock file) works on any local file system, without symlinks.
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))), str(path)
+    return JournalStorage(
+        JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    ), str(path)
 
 
-def resolve_search_dir(results_root: Path, space: str, name: str | None, resume: bool) -> tuple[Path, bool]:
+def resolve_search_dir(
+    results_root: Path, space: str, name: str | None, resume: bool
+) -> tuple[Path, bool]:
     """The search folder and whether it continues an existing search."""
     root = results_root / "search"
     if name:
         path = root / name
         exists = (path / "search.json").is_file()
         if exists and not resume:
-            raise ValueError(f"search {name!r} exists in {path}; add --resume to continue it, or choose another --name")
+            raise ValueError(
+                f"search {name!r} exists in {path}; add --resume to continue it, or choose another --name"
+            )
         if resume and not exists:
             raise FileNotFoundError(f"--resume: no search {name!r} in {root}")
         return path, exists
     if resume:
-        found = sorted((p for p in root.glob("*") if (p / "search.json").is_file()), key=lambda p: p.stat().st_mtime)
+        found = sorted(
+            (p for p in root.glob("*") if (p / "search.json").is_file()),
+            key=lambda p: p.stat().st_mtime,
+        )
         if not found:
             raise FileNotFoundError(f"--resume: no earlier search under {root}")
         return found[-1], True
@@ -957,7 +1194,13 @@ def _base_config(space: Any, profile: str, overrides: Mapping[str, Any]) -> Trai
     entry = get_entry(space.base)
     config, _ = make_config(profile, entry.train_defaults, **dict(overrides))
     if config.profile == "quick":
-        config = config.replace(**{k: v for k, v in entry.quick.items() if k in ("window", "width") and k not in overrides})
+        config = config.replace(
+            **{
+                k: v
+                for k, v in entry.quick.items()
+                if k in ("window", "width") and k not in overrides
+            }
+        )
     if "save_probabilities" not in overrides:
         config = config.replace(save_probabilities=False)  # a search needs scores, not ensembles
     return config
@@ -968,17 +1211,26 @@ def _check_overrides(settings: SearchSettings, space: Any, train_values: Mapping
     searched_options = set(reference.options) | {"pyramid_convs", "inserted_blocks"}
     clash = sorted(set(settings.arch_overrides) & searched_options)
     if clash:
-        raise ValueError(f"builder option(s) {clash} are searched by space {space.name!r} and cannot be fixed")
+        raise ValueError(
+            f"builder option(s) {clash} are searched by space {space.name!r} and cannot be fixed"
+        )
     clash = sorted(set(settings.train_overrides) & set(space.train_fields))
     if clash:
-        raise ValueError(f"training option(s) {clash} are searched by space {space.name!r} and cannot be fixed")
+        raise ValueError(
+            f"training option(s) {clash} are searched by space {space.name!r} and cannot be fixed"
+        )
 
 
 def _driver_lock(search_dir: Path) -> None:
     lock = search_dir / "driver.pid"
     if lock.is_file():
         parts = lock.read_text().split()
-        if len(parts) == 2 and parts[0] == socket.gethostname() and parts[1].isdigit() and int(parts[1]) != os.getpid():
+        if (
+            len(parts) == 2
+            and parts[0] == socket.gethostname()
+            and parts[1].isdigit()
+            and int(parts[1]) != os.getpid()
+        ):
             try:
                 os.kill(int(parts[1]), 0)
                 alive = True
@@ -1039,13 +1291,19 @@ def run_search(
     from benchmark.sweep import _fit_phantom_to_windows, environment_record
 
     started = time.monotonic()
-    search_dir, continuing = resolve_search_dir(Path(results_root).resolve(), settings.space, name, resume)
+    search_dir, continuing = resolve_search_dir(
+        Path(results_root).resolve(), settings.space, name, resume
+    )
     meta: dict[str, Any] = {}
     if continuing:
         meta = json.loads((search_dir / "search.json").read_text())
         stored = SearchSettings.from_dict(meta["settings"])
-        settings = replace(stored, trials=max(settings.trials, stored.trials), export=settings.export)
-        data = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["data"].items()})
+        settings = replace(
+            stored, trials=max(settings.trials, stored.trials), export=settings.export
+        )
+        data = DataSpec(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in meta["data"].items()}
+        )
         storage = meta["storage"]
     for plugin in settings.plugins:
         load_plugin(plugin)
@@ -1054,15 +1312,24 @@ def run_search(
     _check_overrides(settings, space, {k: getattr(TrainConfig(), k) for k in space.train_fields})
     search_dir.mkdir(parents=True, exist_ok=True)
     _driver_lock(search_dir)
+    if continuing and "://" not in str(storage):
+        # No other driver is alive (driver.pid): a journal lock left by a killed one is stale.
+        Path(str(storage) + ".lock").unlink(missing_ok=True)
 
     fn = train_fn or train_seed
-    ex: Any = _InlineExecutor(fn) if executor == "inline" else _RayExecutor(fn, address, cpus_per_trial, max_failures)
+    ex: Any = (
+        _InlineExecutor(fn)
+        if executor == "inline"
+        else _RayExecutor(fn, address, cpus_per_trial, max_failures)
+    )
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if continuing:
             base_config = TrainConfig().replace(**meta["config"])
-            print_fn(f"resuming {search_dir} (study {meta['study_name']}, {settings.trials} candidates)")
+            print_fn(
+                f"resuming {search_dir} (study {meta['study_name']}, {settings.trials} candidates)"
+            )
         else:
             # ``auto``: the paper profile when the Ray cluster (not just this machine) has a GPU.
             profile, _ = resolve_profile(settings.profile, cuda_available=ex.gpus() > 0)
@@ -1074,7 +1341,11 @@ def run_search(
         dataset = load_data(data)
         storage_obj, storage_text = _storage(storage, search_dir)
         invocation = len(meta["invocations"]) if continuing else 0
-        record = dict(command=command or " ".join(shlex.quote(a) for a in sys.argv), started=dt.datetime.now().isoformat(timespec="seconds"), executor=executor)
+        record = dict(
+            command=command or " ".join(shlex.quote(a) for a in sys.argv),
+            started=dt.datetime.now().isoformat(timespec="seconds"),
+            executor=executor,
+        )
         if not continuing:
             meta = dict(
                 space=settings.space,
@@ -1109,11 +1380,29 @@ def run_search(
             if gpus is None and ex.gpus() > 0:
                 gpus = _auto_gpus(space.base, base_config, dataset)
             elif gpus and ex.gpus() == 0:
-                raise ValueError(f"--gpus-per-trial {gpus} asked for, but the Ray cluster has no GPU")
+                raise ValueError(
+                    f"--gpus-per-trial {gpus} asked for, but the Ray cluster has no GPU"
+                )
             slots = max_concurrent or ex.slots()
-            driver = _Driver(settings, search_dir, study, space, base_config, data, dataset.n_classes, ex, slots, gpus, print_fn)
+            driver = _Driver(
+                settings,
+                search_dir,
+                study,
+                space,
+                base_config,
+                data,
+                dataset.n_classes,
+                ex,
+                slots,
+                gpus,
+                print_fn,
+            )
             if continuing:
-                rows = pd.read_parquet(search_dir / "seeds.parquet") if (search_dir / "seeds.parquet").is_file() else pd.DataFrame(columns=["number", "seed", "status"])
+                rows = (
+                    pd.read_parquet(search_dir / "seeds.parquet")
+                    if (search_dir / "seeds.parquet").is_file()
+                    else pd.DataFrame(columns=["number", "seed", "status"])
+                )
                 driver.reattach(rows)
             else:
                 print_fn(
@@ -1129,13 +1418,33 @@ def run_search(
 
     running = [c.number for c in driver.cands.values() if c.state == "running"]
     complete = finished and not running and driver.asked() >= settings.trials
-    best, exported, suite = export_candidates(search_dir, settings, cands, meta, pareto) if settings.export > 0 else ([], [], None)
+    best, exported, suite = (
+        export_candidates(search_dir, settings, cands, meta, pareto)
+        if settings.export > 0
+        else ([], [], None)
+    )
     report_path = write_search_report(search_dir) if report and not cands.empty else None
     meta = json.loads((search_dir / "search.json").read_text())
-    meta["invocations"][-1].update(ended=dt.datetime.now().isoformat(timespec="seconds"), complete=complete, trained_seeds=driver.trained, wall_time_s=round(time.monotonic() - started, 1))
+    meta["invocations"][-1].update(
+        ended=dt.datetime.now().isoformat(timespec="seconds"),
+        complete=complete,
+        trained_seeds=driver.trained,
+        wall_time_s=round(time.monotonic() - started, 1),
+    )
     write_json(meta, search_dir / "search.json")
     (search_dir / "driver.pid").unlink(missing_ok=True)
-    return SearchResult(search_dir, cands, seeds, best, exported, suite, report_path, complete, time.monotonic() - started, driver.trained)
+    return SearchResult(
+        search_dir,
+        cands,
+        seeds,
+        best,
+        exported,
+        suite,
+        report_path,
+        complete,
+        time.monotonic() - started,
+        driver.trained,
+    )
 
 
 def _auto_gpus(arch: str, config: TrainConfig, dataset: Any) -> float:
@@ -1144,8 +1453,14 @@ def _auto_gpus(arch: str, config: TrainConfig, dataset: Any) -> float:
     from benchmark.sweep import default_gpus_per_trial, estimate_instance_memory_gib
 
     # The space's largest nets need about twice the reference's memory: size for them.
-    need = 2 * estimate_instance_memory_gib(arch, config.window, config.width, {}, int(dataset.train.image.size))
-    gpu_gib = torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 16.0
+    need = 2 * estimate_instance_memory_gib(
+        arch, config.window, config.width, {}, int(dataset.train.image.size)
+    )
+    gpu_gib = (
+        torch.cuda.get_device_properties(0).total_memory / 2**30
+        if torch.cuda.is_available()
+        else 16.0
+    )
     return default_gpus_per_trial(need, gpu_gib)
 
 
@@ -1157,10 +1472,18 @@ def _ranked(settings: SearchSettings, cands: pd.DataFrame, pareto: Sequence[int]
     if settings.multi:
         done = done[done["number"].isin(list(pareto))]
     done = done[np.isfinite(done["objective"].astype(float))]
-    return [int(n) for n in done.sort_values(["objective", "number"], ascending=[False, True])["number"]]
+    return [
+        int(n) for n in done.sort_values(["objective", "number"], ascending=[False, True])["number"]
+    ]
 
 
-def export_candidates(search_dir: Path, settings: SearchSettings, cands: pd.DataFrame, meta: Mapping[str, Any], pareto: Sequence[int] = ()) -> tuple[list[int], list[Path], Path | None]:
+def export_candidates(
+    search_dir: Path,
+    settings: SearchSettings,
+    cands: pd.DataFrame,
+    meta: Mapping[str, Any],
+    pareto: Sequence[int] = (),
+) -> tuple[list[int], list[Path], Path | None]:
     """Writes the best candidates as ``best-<i>.toml`` specs and a ``suite.toml`` next to them.
 
     Single objective: the ``export`` complete candidates with the best objective (recomputed on
@@ -1182,9 +1505,18 @@ def export_candidates(search_dir: Path, settings: SearchSettings, cands: pd.Data
     by_number = cands.set_index("number")
     for i, number in enumerate(ranked, 1):
         row = by_number.loc[number]
-        spec_name = _safe_name(f"{settings.space}_{meta['study_name']}_c{number:03d}")
+        spec_name = _safe_name(f"search_{meta['study_name']}_c{number:03d}")
         description = f"found by search {meta['study_name']} (candidate {number}): eval MIoU(all) {row['mean']:.4f} +- {0 if pd.isna(row['sd']) else row['sd']:.4f} over {row['n_seeds']} seed(s), {int(row['arch_params']):,} parameters at width {meta['config']['width']:g}"
-        paths.append(write_spec(search_dir / f"best-{i}.toml", spec_name, meta["base"], json.loads(row["options"]), json.loads(row["train"]), description))
+        paths.append(
+            write_spec(
+                search_dir / f"best-{i}.toml",
+                spec_name,
+                meta["base"],
+                json.loads(row["options"]),
+                json.loads(row["train"]),
+                description,
+            )
+        )
     used = max((int(s) for seeds in cands["seeds"] for s in str(seeds).split(",") if s), default=-1)
     lines = [
         "# Written by `python -m benchmark search`: the exported candidates next to the reference,",
@@ -1220,7 +1552,15 @@ def _suite_data(data: Mapping[str, Any]) -> list[str]:
     out = []
     if data["kind"] == "platelet":
         out.append(f"data = {_toml_value(absolute(data['data_dir']))}")
-    for key in ("train_image", "train_labels", "eval_image", "eval_labels", "test_image", "test_labels", "color_table"):
+    for key in (
+        "train_image",
+        "train_labels",
+        "eval_image",
+        "eval_labels",
+        "test_image",
+        "test_labels",
+        "color_table",
+    ):
         if data.get(key):
             out.append(f"{key} = {_toml_value(absolute(data[key]))}")
     if data.get("org_classes"):
@@ -1239,8 +1579,16 @@ def load_search(search_dir: str | Path) -> tuple[dict[str, Any], Any, pd.DataFra
     meta = json.loads((search_dir / "search.json").read_text())
     storage, _ = _storage(meta["storage"], search_dir)
     study = optuna.load_study(study_name=meta["study_name"], storage=storage)
-    cands = pd.read_parquet(search_dir / "candidates.parquet") if (search_dir / "candidates.parquet").is_file() else pd.DataFrame()
-    seeds = pd.read_parquet(search_dir / "seeds.parquet") if (search_dir / "seeds.parquet").is_file() else pd.DataFrame()
+    cands = (
+        pd.read_parquet(search_dir / "candidates.parquet")
+        if (search_dir / "candidates.parquet").is_file()
+        else pd.DataFrame()
+    )
+    seeds = (
+        pd.read_parquet(search_dir / "seeds.parquet")
+        if (search_dir / "seeds.parquet").is_file()
+        else pd.DataFrame()
+    )
     return meta, study, cands, seeds
 
 
@@ -1261,7 +1609,15 @@ def write_search_report(search_dir: str | Path) -> Path:
     search_dir = Path(search_dir)
     meta, study, cands, seeds = load_search(search_dir)
     settings = SearchSettings.from_dict(meta["settings"])
-    names = [{"miou": "mean eval MIoU(all)", "lcb": f"{settings.lcb_level:.0%} LCB of eval MIoU(all)", "params": "parameters", "step_time": "train step (ms)"}[o] for o in settings.objectives]
+    names = [
+        {
+            "miou": "mean eval MIoU(all)",
+            "lcb": f"{settings.lcb_level:.0%} LCB of eval MIoU(all)",
+            "params": "parameters",
+            "step_time": "train step (ms)",
+        }[o]
+        for o in settings.objectives
+    ]
     sections: list[tuple[str, str]] = []
 
     def add(title: str, make: Callable[[], Any]) -> None:
@@ -1278,31 +1634,48 @@ def write_search_report(search_dir: str | Path) -> Path:
     if settings.multi:
         add("Pareto front", lambda: vis.plot_pareto_front(study, target_names=names))
         for i, n in enumerate(names):
-            add(f"Optimization history: {n}", lambda i=i, n=n: vis.plot_optimization_history(study, target=lambda t: t.values[i], target_name=n))
-        add(f"Parameter importances for {names[0]}", lambda: vis.plot_param_importances(study, target=lambda t: t.values[0], target_name=names[0]))
+            add(
+                f"Optimization history: {n}",
+                lambda i=i, n=n: vis.plot_optimization_history(
+                    study, target=lambda t: t.values[i], target_name=n
+                ),
+            )
+        add(
+            f"Parameter importances for {names[0]}",
+            lambda: vis.plot_param_importances(
+                study, target=lambda t: t.values[0], target_name=names[0]
+            ),
+        )
     else:
-        add("Optimization history", lambda: vis.plot_optimization_history(study, target_name=names[0]))
-        add("Parameter importances", lambda: vis.plot_param_importances(study, target_name=names[0]))
+        add(
+            "Optimization history",
+            lambda: vis.plot_optimization_history(study, target_name=names[0]),
+        )
+        add(
+            "Parameter importances", lambda: vis.plot_param_importances(study, target_name=names[0])
+        )
     add("Per-seed scores", lambda: _seed_figure(go, cands, seeds))
 
     table = _candidate_table_html(cands, settings)
     body = "\n".join(f"<h2>{html.escape(t)}</h2>\n{h}" for t, h in sections)
     text = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>search {html.escape(meta['study_name'])}</title>
+<html><head><meta charset="utf-8"><title>search {html.escape(meta["study_name"])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} td.l{{text-align:left}} .note{{color:#777}}</style>
 <script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>
-<h1>Search {html.escape(meta['study_name'])}</h1>
-<p>Space <b>{html.escape(settings.space)}</b> (base {html.escape(meta['base'])}), {meta['profile']} profile, objective(s) {html.escape(', '.join(names))};
+<h1>Search {html.escape(meta["study_name"])}</h1>
+<p>Space <b>{html.escape(settings.space)}</b> (base {html.escape(meta["base"])}), {meta["profile"]} profile, objective(s) {html.escape(", ".join(names))};
 {settings.seeds_per_candidate} paired seed(s) per candidate (at most {settings.seed_cap});
-racing: {'one-sided paired t test vs the incumbent, stop at p &lt; ' + str(settings.race_alpha) if settings.racing else 'off'}.
-{len(cands)} candidate(s), {int((seeds['status'].isin(SCORED_STATUSES)).sum()) if not seeds.empty else 0} trained seed(s).</p>
+racing: {"one-sided paired t test vs the incumbent, stop at p &lt; " + str(settings.race_alpha) if settings.racing else "off"}.
+{len(cands)} candidate(s), {int((seeds["status"].isin(SCORED_STATUSES)).sum()) if not seeds.empty else 0} trained seed(s).</p>
 {body}
 <h2>Candidates</h2>
 {table}
 </body></html>
 """
-    return atomic_write_text(search_dir / "search-report.html", text)
+    path = atomic_write_text(search_dir / "search-report.html", text)
+    path.chmod(0o644)  # a report is for reading (the temporary file was private)
+    return path
 
 
 def _seed_figure(go: Any, cands: pd.DataFrame, seeds: pd.DataFrame) -> Any:
@@ -1316,9 +1689,26 @@ def _seed_figure(go: Any, cands: pd.DataFrame, seeds: pd.DataFrame) -> Any:
         part = scored[scored["number"].map(states) == state]
         if part.empty:
             continue
-        fig.add_trace(go.Scatter(x=part["number"], y=part[SCORE], mode="markers", name=f"{state} (one dot per seed)", marker=dict(color=color, size=7, opacity=0.7), text=[f"seed {s}" for s in part["seed"]]))
+        fig.add_trace(
+            go.Scatter(
+                x=part["number"],
+                y=part[SCORE],
+                mode="markers",
+                name=f"{state} (one dot per seed)",
+                marker=dict(color=color, size=7, opacity=0.7),
+                text=[f"seed {s}" for s in part["seed"]],
+            )
+        )
     means = cands[np.isfinite(cands["mean"].astype(float))]
-    fig.add_trace(go.Scatter(x=means["number"], y=means["mean"], mode="markers", name="mean", marker=dict(symbol="line-ew-open", size=18, color="black")))
+    fig.add_trace(
+        go.Scatter(
+            x=means["number"],
+            y=means["mean"],
+            mode="markers",
+            name="mean",
+            marker=dict(symbol="line-ew-open", size=18, color="black"),
+        )
+    )
     fig.update_layout(xaxis_title="candidate", yaxis_title="eval MIoU(all) of the best checkpoint")
     return fig
 
@@ -1328,15 +1718,40 @@ def _candidate_table_html(cands: pd.DataFrame, settings: SearchSettings) -> str:
 
     if cands.empty:
         return "<p class='note'>no candidates yet</p>"
-    cols = ["number", "state", "objective", "mean", "sd", "n_seeds", "seeds", "arch_params", "step_ms", "options", "train", "reason"]
-    order = cands.sort_values(["state", "objective"], ascending=[True, False], key=lambda s: s.map({"complete": 0, "running": 1, "pruned": 2, "failed": 3}) if s.name == "state" else s)
+    cols = [
+        "number",
+        "state",
+        "objective",
+        "mean",
+        "sd",
+        "n_seeds",
+        "seeds",
+        "arch_params",
+        "step_ms",
+        "options",
+        "train",
+        "reason",
+    ]
+    order = cands.sort_values(
+        ["state", "objective"],
+        ascending=[True, False],
+        key=lambda s: (
+            s.map({"complete": 0, "running": 1, "pruned": 2, "failed": 3})
+            if s.name == "state"
+            else s
+        ),
+    )
     out = ["<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"]
     for _, r in order.iterrows():
         cells = []
         for c in cols:
             v = r[c]
             if isinstance(v, float):
-                text = "" if not np.isfinite(v) else (f"{v:.4f}" if c in ("objective", "mean", "sd") else f"{v:.1f}")
+                text = (
+                    ""
+                    if not np.isfinite(v)
+                    else (f"{v:.4f}" if c in ("objective", "mean", "sd") else f"{v:.1f}")
+                )
             elif c == "arch_params" and v is not None and not pd.isna(v):
                 text = f"{int(v):,}"
             else:

@@ -663,7 +663,7 @@ def _finish(
     model, best_state, data: DeviceData, in_window, out_window, settings, save_dir: Path | None
 ) -> SegmentationScores | None:
     """Scores the best checkpoint on the test volume and, with ``save_dir``, keeps its class
-    probabilities on the eval and test volumes (uint8, p * 255) for ensembles; the model's current
+    probabilities on the eval and test volumes (float16) for ensembles; the model's current
     weights are restored afterwards."""
     if best_state is None:
         return None
@@ -682,7 +682,7 @@ def _finish(
             )
             test = score_confusion(cm.cpu().numpy(), data.org_classes)
         if save_dir is not None:
-            saved[split] = (probs * 255).round().to(torch.uint8).cpu().numpy()
+            saved[split] = probs.to(torch.float16).cpu().numpy()
     if saved:
         tmp = save_dir / f".probabilities.{os.getpid()}.npz"
         with open(tmp, "wb") as f:

@@ -41,31 +41,132 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("--space", default="2d3d", help="registered search space (default 2d3d)")
     p.add_argument("--show", action="store_true", help="print the search space and exit")
-    p.add_argument("--trials", type=int, metavar="N", help="candidates in the study (default 20; with --resume: the stored count, or more)")
-    p.add_argument("--seeds-per-candidate", type=_positive, default=2, metavar="K", help="paired seeds 0..K-1 per candidate (default 2)")
-    p.add_argument("--max-seeds", type=_positive, metavar="M", help="seeds a close contender may get (default K: none extra)")
-    p.add_argument("--objective", default="miou", help="miou (default), lcb, or a cost after it: miou,params or miou,step_time (Pareto front)")
-    p.add_argument("--lcb-level", type=float, default=0.9, help="one-sided confidence level of --objective lcb (default 0.9)")
-    p.add_argument("--race-alpha", type=float, default=0.05, help="racing threshold of the one-sided paired t tests (default 0.05)")
-    p.add_argument("--no-race", action="store_true", help="train every candidate on its K seeds (no stopping, no extra seeds)")
-    p.add_argument("--sampler", default="auto", choices=["auto", "tpe", "nsga2", "random"], help="auto: TPE, NSGA-II for two objectives")
+    p.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help="candidates in the study (default 20; with --resume: the stored count, or more)",
+    )
+    p.add_argument(
+        "--seeds-per-candidate",
+        type=_positive,
+        default=2,
+        metavar="K",
+        help="paired seeds 0..K-1 per candidate (default 2)",
+    )
+    p.add_argument(
+        "--max-seeds",
+        type=_positive,
+        metavar="M",
+        help="seeds a close contender may get (default K: none extra)",
+    )
+    p.add_argument(
+        "--objective",
+        default="miou",
+        help="miou (default), lcb, or a cost after it: miou,params or miou,step_time (Pareto front)",
+    )
+    p.add_argument(
+        "--lcb-level",
+        type=float,
+        default=0.9,
+        help="one-sided confidence level of --objective lcb (default 0.9)",
+    )
+    p.add_argument(
+        "--race-alpha",
+        type=float,
+        default=0.05,
+        help="racing threshold of the one-sided paired t tests (default 0.05)",
+    )
+    p.add_argument(
+        "--no-race",
+        action="store_true",
+        help="train every candidate on its K seeds (no stopping, no extra seeds)",
+    )
+    p.add_argument(
+        "--sampler",
+        default="auto",
+        choices=["auto", "tpe", "nsga2", "random"],
+        help="auto: TPE, NSGA-II for two objectives",
+    )
     p.add_argument("--sampler-seed", type=int, default=0, help="seed of the sampler (default 0)")
-    p.add_argument("--startup-trials", type=int, metavar="N", help="random candidates before TPE models (default min(10, max(3, N/4)))")
-    p.add_argument("--enqueue-reference", action="store_true", help="evaluate the space's reference (the paper's net) as candidate 0")
-    p.add_argument("--profile", default="auto", choices=["auto", "paper", "quick"], help="training profile (default auto: paper with a GPU, quick otherwise)")
-    p.add_argument("--option", action="append", type=_parse_option, metavar="KEY=VALUE", help="training option for every candidate; repeatable")
-    p.add_argument("--arch-option", action="append", type=_parse_option, metavar="KEY=VALUE", help="builder option for every candidate (not a searched one); repeatable")
-    p.add_argument("--name", help="search name (default SPACE-TIMESTAMP); results in RESULTS/search/NAME")
-    p.add_argument("--resume", action="store_true", help="continue the search --name (default: the latest one)")
-    p.add_argument("--results", default="results", metavar="DIR", help="results root (default results/)")
-    p.add_argument("--storage", metavar="URL_OR_PATH", help="Optuna storage: an RDB URL (sqlite:///x.db) or a journal file (default RESULTS/search/NAME/study.journal)")
-    p.add_argument("--export", type=int, default=3, metavar="N", help="candidates exported as specs (default 3; Pareto front members when multi-objective)")
-    p.add_argument("--address", help="existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument(
+        "--startup-trials",
+        type=int,
+        metavar="N",
+        help="random candidates before TPE models (default min(10, max(3, N/4)))",
+    )
+    p.add_argument(
+        "--enqueue-reference",
+        action="store_true",
+        help="evaluate the space's reference (the paper's net) as candidate 0",
+    )
+    p.add_argument(
+        "--profile",
+        default="auto",
+        choices=["auto", "paper", "quick"],
+        help="training profile (default auto: paper with a GPU, quick otherwise)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="training option for every candidate; repeatable",
+    )
+    p.add_argument(
+        "--arch-option",
+        action="append",
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="builder option for every candidate (not a searched one); repeatable",
+    )
+    p.add_argument(
+        "--name", help="search name (default SPACE-TIMESTAMP); results in RESULTS/search/NAME"
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the search --name (default: the latest one)"
+    )
+    p.add_argument(
+        "--results", default="results", metavar="DIR", help="results root (default results/)"
+    )
+    p.add_argument(
+        "--storage",
+        metavar="URL_OR_PATH",
+        help="Optuna storage: an RDB URL (sqlite:///x.db) or a journal file (default RESULTS/search/NAME/study.journal)",
+    )
+    p.add_argument(
+        "--export",
+        type=int,
+        default=3,
+        metavar="N",
+        help="candidates exported as specs (default 3; Pareto front members when multi-objective)",
+    )
+    p.add_argument(
+        "--address", help="existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)"
+    )
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per seed (default 1)")
-    p.add_argument("--gpus-per-trial", type=float, help="GPU fraction per seed (default: as many per GPU as memory allows)")
-    p.add_argument("--max-concurrent", type=int, help="seeds in flight at once (default: CPUs / cpus-per-trial)")
-    p.add_argument("--max-failures", type=int, default=2, help="retries of a seed whose worker died (default 2)")
-    p.add_argument("--executor", default="ray", choices=["ray", "inline"], help="inline: seeds one by one in this process, without Ray (debugging)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help="GPU fraction per seed (default: as many per GPU as memory allows)",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="seeds in flight at once (default: CPUs / cpus-per-trial)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        help="retries of a seed whose worker died (default 2)",
+    )
+    p.add_argument(
+        "--executor",
+        default="ray",
+        choices=["ray", "inline"],
+        help="inline: seeds one by one in this process, without Ray (debugging)",
+    )
     p.add_argument("--no-report", action="store_true", help="skip search-report.html")
     add_data_arguments(p)
     p.set_defaults(func=cmd_search)
@@ -122,7 +223,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     print()
     if not cands.empty:
         order = {"complete": 0, "running": 1, "pruned": 2, "failed": 3}
-        shown = cands.assign(_o=cands["state"].map(order)).sort_values(["_o", "objective", "number"], ascending=[True, False, True])
+        shown = cands.assign(_o=cands["state"].map(order)).sort_values(
+            ["_o", "objective", "number"], ascending=[True, False, True]
+        )
         rows = [
             (
                 str(r.number),
@@ -136,8 +239,14 @@ def cmd_search(args: argparse.Namespace) -> int:
             )
             for _, r in shown.head(15).iterrows()
         ]
-        print(f"candidates ({len(cands)}; * = best; eval MIoU(all) over seeds; {result.trained_seeds} seed(s) trained in {result.wall_time_s / 60:.1f} min):")
-        _print_table(("candidate", "state", "seeds", "mean", "sd", "objective", "parameters", "step ms"), rows, right=(0, 3, 4, 5, 6, 7))
+        print(
+            f"candidates ({len(cands)}; * = best; eval MIoU(all) over seeds; {result.trained_seeds} seed(s) trained in {result.wall_time_s / 60:.1f} min):"
+        )
+        _print_table(
+            ("candidate", "state", "seeds", "mean", "sd", "objective", "parameters", "step ms"),
+            rows,
+            right=(0, 3, 4, 5, 6, 7),
+        )
         if len(cands) > 15:
             print(f"... {len(cands) - 15} more in {result.search_dir / 'candidates.parquet'}")
     print(f"\nresults: {result.search_dir}")
@@ -146,17 +255,28 @@ def cmd_search(args: argparse.Namespace) -> int:
     if result.exported:
         print("exported: " + ", ".join(str(p) for p in result.exported))
     if not result.complete:
-        print(f"incomplete; continue with: python -m benchmark search --name {result.search_dir.name} --results {shlex.quote(args.results)} --resume")
+        print(
+            f"incomplete; continue with: python -m benchmark search --name {result.search_dir.name} --results {shlex.quote(args.results)} --resume"
+        )
         return 1
     if result.suite is not None:
         import json
 
         meta = json.loads((result.search_dir / "search.json").read_text())
-        options = " ".join(f"--option {shlex.quote(f'{k}={_toml(v)}')}" for k, v in meta["settings"]["train_overrides"].items())
+        options = " ".join(
+            f"--option {shlex.quote(f'{k}={_toml(v)}')}"
+            for k, v in meta["settings"]["train_overrides"].items()
+        )
         suite_name = f"search-{meta['study_name']}"
-        print("next: train the exported candidates and the paper's net on 26 fresh paired seeds, then compare:")
-        print(f"  python -m benchmark run --suite {result.suite} --results {shlex.quote(args.results)} --name confirm {options}".rstrip())
-        print(f"  python -m benchmark analyze {Path(args.results) / suite_name / 'confirm'} --reference {meta['base']}")
+        print(
+            "next: train the exported candidates and the paper's net on 26 fresh paired seeds, then compare:"
+        )
+        print(
+            f"  python -m benchmark run --suite {result.suite} --results {shlex.quote(args.results)} --name confirm {options}".rstrip()
+        )
+        print(
+            f"  python -m benchmark analyze {Path(args.results) / suite_name / 'confirm'} --reference {meta['base']}"
+        )
     return 0
 
 

@@ -19,7 +19,18 @@ import pytest
 
 from tests.conftest import ROOT
 
-TINY = ["--option", "window=[5,32,32]", "--option", "width=0.0625", "--option", "spacing=[2,16,16]", "--option", "evals_per_epoch=200"]
+TINY = [
+    "--option",
+    "window=[5,32,32]",
+    "--option",
+    "width=0.0625",
+    "--option",
+    "spacing=[2,16,16]",
+    "--option",
+    "evals_per_epoch=1",
+    "--option",
+    "early_stop_miou=0",
+]
 
 
 # ------------------------------------------------------------------------------------ space
@@ -27,7 +38,17 @@ def test_show_prints_the_conditional_space(cli):
     out = cli("search", "--space", "2d3d", "--show")
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    for name in ("depth", "base_channels", "convs_per_block", "insert_e0", "insert_d4", "pyramid_scales", "pyramid_convs_2", "c_2d", "lr"):
+    for name in (
+        "depth",
+        "base_channels",
+        "convs_per_block",
+        "insert_e0",
+        "insert_d4",
+        "pyramid_scales",
+        "pyramid_convs_2",
+        "c_2d",
+        "lr",
+    ):
         assert name in text
     assert "depth >= 4" in text and "2d3d_3x3x3" in text
     bad = cli("search", "--space", "2d3e", "--show")
@@ -63,7 +84,9 @@ def test_sampled_candidates_are_valid_and_conditional():
         cand = space.sample(trial)
         p = trial.params
         depth = p["depth"]
-        assert {k[len("insert_") :] for k in p if k.startswith("insert_")} == set(block_names(depth))
+        assert {k[len("insert_") :] for k in p if k.startswith("insert_")} == set(
+            block_names(depth)
+        )
         assert ("pyramid_scales" in p) == p["pyramid"] == ("c_2d" in cand.train)
         if p["pyramid"]:
             assert len(cand.options["pyramid_convs"]) == p["pyramid_scales"]
@@ -100,7 +123,9 @@ def test_lower_confidence_bound_hand_computed():
     from benchmark.search import lower_confidence_bound, objective_value, parse_objectives
 
     # mean 0.5, sd 0.1 sqrt 2, t_{0.9, 1} = tan(0.4 pi): 0.5 - tan(0.4 pi) * 0.1.
-    assert lower_confidence_bound([0.4, 0.6], 0.9) == pytest.approx(0.5 - math.tan(0.4 * math.pi) * 0.1)
+    assert lower_confidence_bound([0.4, 0.6], 0.9) == pytest.approx(
+        0.5 - math.tan(0.4 * math.pi) * 0.1
+    )
     assert math.isnan(lower_confidence_bound([0.4]))
     assert objective_value([0.4, 0.6]) == pytest.approx(0.5)
     assert parse_objectives("miou,params") == ("miou", "params")
@@ -116,13 +141,27 @@ def _fake_score(job):
     """A candidate's quality (best at the paper's depth and lr near 3e-3) plus a per-seed effect
     shared by all candidates (paired seeds) plus a tiny candidate-specific wobble."""
     o, t = job["options"], job["train"]
-    quality = 0.8 - 0.15 * abs(o["depth"] - 3) - 0.1 * abs(math.log10(t["lr"]) - math.log10(3e-3)) - 0.05 * (not o["pyramid"])
+    quality = (
+        0.8
+        - 0.15 * abs(o["depth"] - 3)
+        - 0.1 * abs(math.log10(t["lr"]) - math.log10(3e-3))
+        - 0.05 * (not o["pyramid"])
+    )
     wobble = 0.002 * math.sin(12.9898 * job["number"] + 78.233 * job["seed"])
     return quality + SEED_EFFECT[job["seed"]] + wobble
 
 
 def _fake_row(job, score):
-    return dict(number=job["number"], seed=job["seed"], status="finished", eval_miou_all=score, params=1, wall_time_s=0.0, step_ms=1.0 + job["options"]["depth"], steps=1)
+    return dict(
+        number=job["number"],
+        seed=job["seed"],
+        status="finished",
+        eval_miou_all=score,
+        params=1,
+        wall_time_s=0.0,
+        step_ms=1.0 + job["options"]["depth"],
+        steps=1,
+    )
 
 
 CALLS: list[tuple[int, int]] = []
@@ -144,8 +183,18 @@ def _search(tmp_path, fn, **settings):
 
     CALLS.clear()
     options = dict(settings.pop("run", {}))
-    s = SearchSettings(profile="quick", train_overrides={"window": (5, 32, 32), "width": 0.0625}, **settings)
-    return run_search(s, results_root=tmp_path, name=options.pop("name", "s"), executor="inline", train_fn=fn, print_fn=lambda line: None, **options)
+    s = SearchSettings(
+        profile="quick", train_overrides={"window": (5, 32, 32), "width": 0.0625}, **settings
+    )
+    return run_search(
+        s,
+        results_root=tmp_path,
+        name=options.pop("name", "s"),
+        executor="inline",
+        train_fn=fn,
+        print_fn=lambda line: None,
+        **options,
+    )
 
 
 def _events(search_dir):
@@ -153,7 +202,14 @@ def _events(search_dir):
 
 
 def test_racing_stops_worse_candidates_before_their_last_seed(tmp_path):
-    result = _search(tmp_path, fake_train, trials=6, seeds_per_candidate=3, enqueue_reference=True, run=dict(report=False))
+    result = _search(
+        tmp_path,
+        fake_train,
+        trials=6,
+        seeds_per_candidate=3,
+        enqueue_reference=True,
+        run=dict(report=False),
+    )
     cands = result.candidates.set_index("number")
     assert result.complete and cands.loc[0, "state"] == "complete" and cands.loc[0, "n_seeds"] == 3
     pruned = cands[cands.state == "pruned"]
@@ -167,7 +223,9 @@ def test_racing_stops_worse_candidates_before_their_last_seed(tmp_path):
 
 
 def test_close_contenders_get_extra_seeds_and_so_does_the_incumbent(tmp_path):
-    result = _search(tmp_path, noisy_train, trials=3, seeds_per_candidate=2, max_seeds=4, run=dict(report=False))
+    result = _search(
+        tmp_path, noisy_train, trials=3, seeds_per_candidate=2, max_seeds=4, run=dict(report=False)
+    )
     cands = result.candidates.set_index("number")
     assert set(cands.state) <= {"complete", "pruned"}
     assert cands.n_seeds.max() > 2 and cands.n_seeds.max() <= 4
@@ -178,13 +236,24 @@ def test_close_contenders_get_extra_seeds_and_so_does_the_incumbent(tmp_path):
 
 
 def test_multi_objective_returns_the_pareto_front_and_a_report(tmp_path):
-    result = _search(tmp_path, fake_train, trials=5, seeds_per_candidate=1, objectives=("miou", "step_time"), export=10)
+    result = _search(
+        tmp_path,
+        fake_train,
+        trials=5,
+        seeds_per_candidate=1,
+        objectives=("miou", "step_time"),
+        export=10,
+    )
     cands = result.candidates.set_index("number")
     front = cands[cands.pareto]
     assert len(front) >= 1 and set(result.best) == set(front.index)
-    for a, ra in front.iterrows():  # nobody dominates a front member
-        for b, rb in cands[cands.state == "complete"].iterrows():
-            assert not (rb.objective >= ra.objective and rb.step_ms <= ra.step_ms and (rb.objective > ra.objective or rb.step_ms < ra.step_ms))
+    for _, ra in front.iterrows():  # nobody dominates a front member
+        for _, rb in cands[cands.state == "complete"].iterrows():
+            assert not (
+                rb.objective >= ra.objective
+                and rb.step_ms <= ra.step_ms
+                and (rb.objective > ra.objective or rb.step_ms < ra.step_ms)
+            )
     html = result.report.read_text()
     assert "Pareto front" in html and html.count("plotly.js v") == 1 and "Per-seed scores" in html
 
@@ -196,15 +265,34 @@ def interrupting_train(job):
 
 
 def test_interrupted_search_resumes_without_retraining(tmp_path):
-    first = _search(tmp_path, interrupting_train, trials=4, seeds_per_candidate=2, race=False, run=dict(report=False))
+    first = _search(
+        tmp_path,
+        interrupting_train,
+        trials=4,
+        seeds_per_candidate=2,
+        race=False,
+        run=dict(report=False),
+    )
     assert not first.complete
     done_before = set(CALLS)
     seeds = pd.read_parquet(first.search_dir / "seeds.parquet")
     assert len(seeds) == 5 and set(seeds.status) == {"finished"}
-    interrupted = [n for n, row in first.candidates.set_index("number").iterrows() if row.state == "running"]
-    assert len(interrupted) == 1 and first.candidates.set_index("number").loc[interrupted[0], "n_seeds"] == 1
+    interrupted = [
+        n for n, row in first.candidates.set_index("number").iterrows() if row.state == "running"
+    ]
+    assert (
+        len(interrupted) == 1
+        and first.candidates.set_index("number").loc[interrupted[0], "n_seeds"] == 1
+    )
 
-    second = _search(tmp_path, fake_train, trials=4, seeds_per_candidate=2, race=False, run=dict(report=False, resume=True))
+    second = _search(
+        tmp_path,
+        fake_train,
+        trials=4,
+        seeds_per_candidate=2,
+        race=False,
+        run=dict(report=False, resume=True),
+    )
     assert second.complete and not (set(CALLS) & done_before)  # nothing finished was trained again
     assert (interrupted[0], 1) in CALLS  # the interrupted candidate's missing seed was
     cands = second.candidates
@@ -219,70 +307,126 @@ def _env() -> dict:
 
 
 def _run(args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "benchmark", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _tiny_volumes(folder: Path) -> list[str]:
+    """Small blob volumes as .npy files (evaluation on the quick phantom would dominate)."""
+    from tests.benchmark.conftest import blob_volume
+
+    args = []
+    for split, shape, seed in (
+        ("train", (9, 48, 48), 1),
+        ("eval", (5, 40, 40), 2),
+        ("test", (5, 40, 40), 3),
+    ):
+        volume = blob_volume(shape, seed)
+        np.save(folder / f"{split}.npy", volume.image.astype(np.float32))
+        np.save(folder / f"{split}-labels.npy", volume.labels)
+        args += [f"--{split}-image", f"{split}.npy", f"--{split}-labels", f"{split}-labels.npy"]
+    return args
+
+
+def _finished_seeds(seeds: pd.DataFrame) -> pd.DataFrame:
+    return seeds[seeds.status == "finished"]
 
 
 @pytest.mark.slow
-def test_quick_search_8_candidates_x_2_seeds_then_run_and_analyze(tmp_path):
-    search = _run(["search", "--space", "2d3d", "--trials", "8", "--seeds-per-candidate", "2", "--profile", "quick", "--name", "q", "--results", "res", *TINY, "--option", "max_steps=4"], tmp_path)
-    assert search.returncode == 0, search.stdout + search.stderr
+def test_quick_search_8x2_on_ray_killed_resumed_and_exported(tmp_path):
+    """8 candidates x 2 seeds on Ray; kill -9 midway; --resume trains nothing finished again and
+    completes the study; the best candidate is exported as a spec in a runnable suite."""
+    data = _tiny_volumes(tmp_path)
+    args = [
+        "search",
+        "--space",
+        "2d3d",
+        "--trials",
+        "8",
+        "--seeds-per-candidate",
+        "2",
+        "--profile",
+        "quick",
+    ]
+    args += ["--name", "q", "--results", "res", *TINY, "--option", "max_steps=6", *data]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     folder = tmp_path / "res" / "search" / "q"
-    cands = pd.read_parquet(folder / "candidates.parquet")
-    seeds = pd.read_parquet(folder / "seeds.parquet")
-    assert len(cands) == 8 and set(cands.state) <= {"complete", "pruned"}
-    trained = seeds[seeds.status == "finished"]
-    assert len(trained) >= 8 * 2 - 2 * (cands.state == "pruned").sum()
-    assert trained.eval_miou_all.between(0, 1).all() and (trained.steps == 4).all() and (trained.step_ms > 0).all()
-    assert set(trained.seed) == {0, 1}
-    assert "next:" in search.stdout and "candidates (8" in search.stdout
-    html = (folder / "search-report.html").read_text()
-    assert "Optimization history" in html and "Parameter importances" in html
-
-    # The exported best candidate builds and runs next to the paper's net, then is analyzed.
-    suite = (folder / "suite.toml").read_text()
-    assert '"best-1.toml"' in suite and '"2d3d_3x3x3"' in suite and "seeds = [2, 3," in suite
-    from architectures import summarize
-    from architectures.spec import register_spec_file
-
-    entry = register_spec_file(folder / "best-1.toml")
-    assert summarize(entry.name, (5, 32, 32), width=0.0625).params == int(cands.set_index("number").loc[int(entry.name.rsplit("c", 1)[1]), "arch_params"])
-    run = _run(["run", "--suite", str(folder / "suite.toml"), "--seeds", "3", "--name", "confirm", "--results", "res", "--no-report", *TINY, "--option", "max_steps=4"], tmp_path)
-    assert run.returncode == 0, run.stdout + run.stderr
-    analyze = _run(["analyze", "res/search-q/confirm", "--reference", "2d3d_3x3x3", "--resamples", "200"], tmp_path)
-    assert analyze.returncode == 0, analyze.stdout + analyze.stderr
-    assert entry.name in analyze.stdout
-
-
-@pytest.mark.slow
-def test_kill_minus_9_then_resume_keeps_finished_candidates(tmp_path):
-    args = ["search", "--trials", "3", "--seeds-per-candidate", "2", "--no-race", "--profile", "quick", "--name", "k", "--results", "res", "--no-report", *TINY, "--option", "max_steps=12"]
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark", *args], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    folder = tmp_path / "res" / "search" / "k"
     deadline = time.monotonic() + 240
     before = pd.DataFrame()
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and before.empty:
             if (folder / "candidates.parquet").is_file():
                 cands = pd.read_parquet(folder / "candidates.parquet")
-                if (cands.state == "complete").any() and (cands.state == "running").any():
+                if (
+                    2 <= cands.state.isin(["complete", "pruned"]).sum() <= 5
+                    and (cands.state == "running").any()
+                ):
                     before = pd.read_parquet(folder / "seeds.parquet")
-                    break
+                    continue
             assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.2)
+            time.sleep(0.1)
         assert not before.empty, "no candidate finished in time"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes
         proc.wait()
     n_events = len((folder / "events.jsonl").read_text().splitlines())
-    resumed = _run(["search", "--name", "k", "--results", "res", "--resume", "--no-report"], tmp_path)
+    resumed = _run(["search", "--name", "q", "--results", "res", "--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "resuming" in resumed.stdout
-    after = pd.read_parquet(folder / "seeds.parquet")
+    assert (
+        "resuming" in resumed.stdout
+        and "next:" in resumed.stdout
+        and "candidates (8" in resumed.stdout
+    )
+
     cands = pd.read_parquet(folder / "candidates.parquet")
-    assert len(cands) == 3 and set(cands.state) == {"complete"} and set(cands.n_seeds) == {2}
-    assert len(after) == 6 and not after.duplicated(["number", "seed"]).any()
-    new_starts = {(e["number"], e["seed"]) for e in _events(folder)[n_events:] if e["event"] == "start"}
-    kept = before[before.status == "finished"]
-    assert not new_starts & set(zip(kept.number, kept.seed))  # finished seeds were not trained again
-    merged = kept.merge(after, on=["number", "seed"], suffixes=("", "_after"))
-    assert np.array_equal(merged.ended, merged.ended_after) and np.array_equal(merged.eval_miou_all, merged.eval_miou_all_after)
+    seeds = pd.read_parquet(folder / "seeds.parquet")
+    assert len(cands) == 8 and set(cands.state) <= {"complete", "pruned"}
+    assert not seeds.duplicated(["number", "seed"]).any()
+    trained = _finished_seeds(seeds)
+    assert set(trained.seed) == {0, 1} and trained.eval_miou_all.between(0, 1).all()
+    assert (trained.steps == 6).all() and (trained.step_ms > 0).all()
+    assert (cands[cands.state == "complete"].n_seeds == 2).all()
+    # Resume: nothing finished before the kill was trained again; its rows are unchanged.
+    kept = _finished_seeds(before)
+    new_starts = {
+        (e["number"], e["seed"]) for e in _events(folder)[n_events:] if e["event"] == "start"
+    }
+    assert not new_starts & set(zip(kept.number, kept.seed))
+    merged = kept.merge(seeds, on=["number", "seed"], suffixes=("", "_after"))
+    assert len(merged) == len(kept) and np.array_equal(merged.ended, merged.ended_after)
+    meta = json.loads((folder / "search.json").read_text())
+    assert len(meta["invocations"]) == 2 and meta["invocations"][1]["complete"] is True
+
+    html = (folder / "search-report.html").read_text()
+    assert "Optimization history" in html and "Parameter importances" in html
+    assert "<p class='note'>not available" not in html  # every figure was drawn
+
+    # The best candidate is exported: it builds with the candidate's parameter count, and the
+    # suite lists it next to the paper's net on fresh seeds with the search's data. (Training it
+    # with `run` and comparing with `analyze` is shown in docs/search.md.)
+    from architectures import summarize
+    from benchmark.suites import load_suite
+
+    suite = load_suite(str(folder / "suite.toml"))
+    best = suite.architectures[0]
+    assert best.startswith("search_q_c") and suite.architectures[-1] == "2d3d_3x3x3"
+    assert suite.seeds == tuple(range(2, 28)) and suite.profile == "quick"
+    assert suite.data["train_image"] == str(tmp_path / "train.npy")
+    number = int(best.rsplit("c", 1)[1])
+    row = cands.set_index("number").loc[number]
+    assert row.state == "complete" and row.objective == cands.objective.max()
+    assert summarize(best, (5, 32, 32), width=0.0625).params == row.arch_params
+    assert suite.train_options(best) == json.loads(row.train)
