@@ -476,6 +476,13 @@ def train_instance(
 
     autocast = autocast_for(device, amp_dtype)
     batch = config.batch_size
+    save_dir = ckpt_dir if config.save_probabilities else None
+
+    def finalize(point: EvalPoint, status: str, best_weights) -> EvalPoint:
+        """The last point: status and the best checkpoint's test score."""
+        test = _finish(model, best_weights, data, in_window, out_window, settings, save_dir)
+        return _replace(point, done=True, status=status, test=test)
+
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
     rate_mark = (time.perf_counter(), step)
@@ -578,21 +585,11 @@ def train_instance(
                             ),
                             ckpt_dir / "best.pt",
                         )
-                stop_now = stop_rule(epoch_now, point.best_eval.miou_all)
-                if stop_now or last_step:
-                    status = "early_stopped" if stop_now and not last_step else "finished"
-                    test = _finish(
-                        model,
-                        best_state,
-                        data,
-                        in_window,
-                        out_window,
-                        settings,
-                        ckpt_dir if config.save_probabilities else None,
+                if stop_rule(epoch_now, point.best_eval.miou_all) or last_step:
+                    point = finalize(
+                        point, "finished" if last_step else "early_stopped", best_state
                     )
-                    point = _replace(point, done=True, status=status, test=test)
                 curve.append(point)
-
                 state = (model, optimizer, scheduler, step, elapsed)
                 _save_last(ckpt_dir, base_ckpt, state, curve, data.class_names)
                 if log:
@@ -600,22 +597,10 @@ def train_instance(
                     rate = (step - rate_mark[1]) / max(now - rate_mark[0], 1e-9)
                     rate_mark = (now, step)
                     log(_progress_line(arch, seed, point, total_steps, rate))
-                asked_to_stop = bool(on_eval(point)) if on_eval is not None else False
-                if point.done:
-                    stopped_early = True
-                    break
-                if asked_to_stop:
-                    test = _finish(
-                        model,
-                        best_state,
-                        data,
-                        in_window,
-                        out_window,
-                        settings,
-                        ckpt_dir if config.save_probabilities else None,
-                    )
-                    curve[-1] = _replace(point, done=True, status="early_stopped", test=test)
+                if on_eval is not None and on_eval(point) and not point.done:
+                    curve[-1] = finalize(point, "early_stopped", best_state)
                     _save_last(ckpt_dir, base_ckpt, state, curve, data.class_names)
+                if curve[-1].done:
                     stopped_early = True
                     break
     return _result(
