@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._files import atomic_write_csv, atomic_write_text
 from analysis._seeding import derive
 from analysis.compare import (
     CORRECTIONS,
@@ -32,6 +31,7 @@ from analysis.compare import (
     comparisons_frame,
 )
 from analysis.distributions import Summary, summaries_frame, summarize
+from analysis.files import atomic_write_csv, atomic_write_text
 from analysis.io import InstanceTable, load_instances
 from analysis.power import (
     BestOfK,

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SegmentationScores", "confusion_matrix", "iou_per_class", "mean_iou", "score_confusion", "score_segmentations"]
+__all__ = [
+    "SegmentationScores",
+    "confusion_matrix",
+    "iou_per_class",
+    "mean_iou",
+    "score_confusion",
+    "score_segmentations",
+]
 
 
-def confusion_matrix(truth: np.ndarray, prediction: np.ndarray, n_classes: int, mask: np.ndarray | None = None) -> np.ndarray:
+def confusion_matrix(
+    truth: np.ndarray, prediction: np.ndarray, n_classes: int, mask: np.ndarray | None = None
+) -> np.ndarray:
     """``(n_classes, n_classes)`` int64 counts; rows are true classes, columns predicted ones.
 
     Args:
@@ -34,8 +43,12 @@ def confusion_matrix(truth: np.ndarray, prediction: np.ndarray, n_classes: int, 
     p = prediction.ravel().astype(np.int64)
     for name, arr in (("truth", t), ("prediction", p)):
         if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-            raise ValueError(f"{name} labels {int(arr.min())}..{int(arr.max())} lie outside 0..{n_classes - 1}")
-    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+            raise ValueError(
+                f"{name} labels {int(arr.min())}..{int(arr.max())} lie outside 0..{n_classes - 1}"
+            )
+    return np.bincount(t * n_classes + p, minlength=n_classes * n_classes).reshape(
+        n_classes, n_classes
+    )
 
 
 def iou_per_class(confusion: np.ndarray) -> np.ndarray:
@@ -63,7 +76,9 @@ class SegmentationScores:
     miou_org: float
     iou: tuple[float, ...]
 
-    def as_dict(self, prefix: str = "", class_names: Sequence[str] | None = None) -> dict[str, float]:
+    def as_dict(
+        self, prefix: str = "", class_names: Sequence[str] | None = None
+    ) -> dict[str, float]:
         names = class_names or [str(i) for i in range(len(self.iou))]
         out = {f"{prefix}miou_all": self.miou_all, f"{prefix}miou_org": self.miou_org}
         out.update({f"{prefix}iou_{n}": v for n, v in zip(names, self.iou)})
@@ -80,7 +95,11 @@ def score_confusion(confusion: np.ndarray, org_classes: Sequence[int]) -> Segmen
 
 
 def score_segmentations(
-    truth: np.ndarray, prediction: np.ndarray, n_classes: int, org_classes: Sequence[int], mask: np.ndarray | None = None
+    truth: np.ndarray,
+    prediction: np.ndarray,
+    n_classes: int,
+    org_classes: Sequence[int],
+    mask: np.ndarray | None = None,
 ) -> SegmentationScores:
     """Scores of a predicted segmentation against the truth (or between two annotators)."""
     return score_confusion(confusion_matrix(truth, prediction, n_classes, mask), org_classes)

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis._files import atomic_write_text
 from analysis.analyze import AnalysisReport, analyze
 from analysis.distributions import kde
+from analysis.files import atomic_write_text
 from analysis.io import VALID_STATUSES, InstanceTable, load_instances, natural_key
 
 __all__ = [

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis._files import atomic_write_csv, atomic_write_text
+from analysis.files import atomic_write_csv, atomic_write_text
 from analysis.io import natural_key
 
 __all__ = [

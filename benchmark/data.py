@@ -773,7 +773,10 @@ def open_array(spec: str | Path):
             import zarr
 
             root = zarr.open(str(path), mode="r")
-            return root if key is None and hasattr(root, "shape") else root[key] if key else read_array(spec)
+            if key:
+                return root[key]
+            # A bare group: let read_array choose its single array or name the choices.
+            return root if hasattr(root, "shape") else read_array(spec)
         if suffix in _HDF5_SUFFIXES:
             import h5py
 

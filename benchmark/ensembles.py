@@ -16,7 +16,6 @@ ensemble segmentation on eval and test, for the report's slice viewer).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.files import atomic_output, atomic_write_parquet
 from analysis.metrics import confusion_matrix, score_confusion
 from benchmark.data import Dataset
 from benchmark.dataspec import DataSpec, load_data
@@ -236,10 +236,10 @@ def run_ensembles(
             + (f", test MIoU(org) {best['test_miou_org']:.4f}" if "test_miou_org" in best else "")
         )
     table = pd.DataFrame(rows)
-    _write_parquet(table, run_dir / "ensembles.parquet")
+    atomic_write_parquet(table, run_dir / "ensembles.parquet")
     postprocess = pd.DataFrame(pp_rows)
     if not postprocess.empty:
-        _write_parquet(postprocess, run_dir / "postprocess.parquet")
+        atomic_write_parquet(postprocess, run_dir / "postprocess.parquet")
     path = None
     if predictions:
         out = run_dir / "ensembles"
@@ -250,14 +250,6 @@ def run_ensembles(
                 arrays[f"image__{split}"] = volume.image.astype(np.float16)
                 arrays[f"labels__{split}"] = volume.labels.astype(np.uint8)
         path = out / "predictions.npz"
-        tmp = out / f".predictions.{os.getpid()}.npz"
-        with open(tmp, "wb") as f:
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, class_names=np.array(dataset.class_names), **arrays)
-        os.replace(tmp, path)
     return EnsembleRun(table, pd.DataFrame(best_rows), postprocess, path)
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)

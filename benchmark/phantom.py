@@ -70,8 +70,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,6 +77,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from analysis.files import atomic_output
 from benchmark.data import (
     LABEL_DTYPE,
     PLATELET_CLASSES,
@@ -771,20 +770,12 @@ def _read_cache(
 
 
 def _write_cache(path: Path, spec_text: str, arrays: dict[str, np.ndarray]) -> None:
-    """Writes the cache atomically: a temporary file in the same directory, then os.replace."""
-    tmp = None
+    """Writes the cache atomically; a cache that cannot be written is only a warning."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_output(path) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, spec=np.array(spec_text), **arrays)
-        os.replace(tmp, path)
-        tmp = None
     except OSError as exc:
         warnings.warn(
             f"{path}: could not write the phantom cache ({exc}); continuing without it",
             stacklevel=3,
         )
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

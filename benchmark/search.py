@@ -1604,7 +1604,7 @@ def write_search_report(search_dir: str | Path) -> Path:
     import plotly.graph_objects as go
     import plotly.offline
 
-    from analysis._files import atomic_write_text
+    from analysis.files import atomic_write_text
 
     search_dir = Path(search_dir)
     meta, study, cands, seeds = load_search(search_dir)

@@ -40,6 +40,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.files import atomic_write_parquet, atomic_write_text
 from benchmark.config import TrainConfig, make_config
 from benchmark.dataspec import DataSpec
 from benchmark.suites import Suite
@@ -55,6 +56,9 @@ RAY_QUIET_ENV = {
     "RAY_DEDUP_LOGS": "0",
     # Trials run in the driver's folder, not a per-trial copy: relative paths mean what they say.
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    # Snapshot the experiment state every 2 s (Ray's automatic period is at least 10 s), so that a
+    # killed driver loses at most 2 s of trial bookkeeping.
+    "TUNE_GLOBAL_CHECKPOINT_S": "2",
 }
 FINAL_STATUSES = ("finished", "early_stopped", "failed")
 
@@ -67,15 +71,12 @@ def _quiet_ray_env() -> None:
 # --------------------------------------------------------------------------------- writing
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Writes a parquet table atomically (temporary file in the same folder, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write_parquet(frame, path)
 
 
 def write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    """Writes ``obj`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str))
 
 
 def _git_revision() -> str | None:
@@ -157,25 +158,32 @@ def _tune_callbacks():
     from ray import tune
 
     class ResultsWriter(tune.Callback):
-        """Keeps instances.parquet, curves.parquet and events.jsonl current as trials report."""
+        """Keeps instances.parquet, curves.parquet and events.jsonl current as trials report.
 
-        def __init__(
-            self, run_dir: str, class_names: Sequence[str], min_interval_s: float = 2.0
-        ) -> None:
+        The tables are rewritten at every result, not throttled: Ray snapshots its experiment
+        state after the callbacks run, so a driver killed at any moment leaves tables that are
+        ahead of (never behind) what a resumed sweep replays, and no evaluation point is lost.
+        Replayed points overwrite their (architecture, seed, step) row.
+        """
+
+        def __init__(self, run_dir: str, class_names: Sequence[str]) -> None:
             self.run_dir = run_dir
             self.class_names = list(class_names)
-            self.min_interval_s = min_interval_s
-            self._last_write = 0.0
             self._rows: dict[tuple[str, int], dict[str, Any]] = {}
             self._curves: dict[tuple[str, int, int], dict[str, Any]] = {}
-            self._dirty = False
+            self._final_earlier: set[tuple[str, int]] = set()
 
         def setup(self, **info: Any) -> None:
-            # Called at every (re)start: take over what earlier invocations wrote.
+            # Called at every (re)start: take over what earlier invocations wrote. Ray may
+            # restart a trial that finished just before the driver died (its experiment state
+            # lagged); the trainable then returns at once, and its row is left as it was.
             run = Path(self.run_dir)
             if (run / "instances.parquet").is_file():
                 for row in pd.read_parquet(run / "instances.parquet").to_dict("records"):
-                    self._rows[(row["architecture"], int(row["seed"]))] = row
+                    key = (row["architecture"], int(row["seed"]))
+                    self._rows[key] = row
+                    if row["status"] in FINAL_STATUSES:
+                        self._final_earlier.add(key)
             if (run / "curves.parquet").is_file():
                 for row in pd.read_parquet(run / "curves.parquet").to_dict("records"):
                     self._curves[(row["architecture"], int(row["seed"]), int(row["step"]))] = row
@@ -193,14 +201,22 @@ def _tune_callbacks():
             with open(Path(self.run_dir) / "events.jsonl", "a") as f:
                 f.write(json.dumps(record, default=str) + "\n")
 
+        def _key(self, trial: Any) -> tuple[str, int]:
+            inst = trial.config["instance"]
+            return inst["arch"], int(inst["seed"])
+
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._event("start" if not trial.has_reported_at_least_once else "restart", trial)
+            if self._key(trial) in self._final_earlier:
+                self._event("skip", trial, reason="finished before the restart")
+            else:
+                self._event("start" if not trial.has_reported_at_least_once else "restart", trial)
 
         def on_trial_result(
             self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
         ) -> None:
-            inst = trial.config["instance"]
-            key = (inst["arch"], int(inst["seed"]))
+            key = self._key(trial)
+            if key in self._final_earlier:
+                return
             curve = {"architecture": key[0], "seed": key[1]}
             for name in (
                 "step",
@@ -219,12 +235,12 @@ def _tune_callbacks():
             )
             if result.get("done"):
                 self._rows[key]["status"] = result.get("status", "finished")
-            self._dirty = True
             self.flush()
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            inst = trial.config["instance"]
-            key = (inst["arch"], int(inst["seed"]))
+            key = self._key(trial)
+            if key in self._final_earlier:
+                return
             result = trial.last_result or {}
             if key in self._rows and self._rows[key]["status"] == "running":
                 # Stopped by the Tune stopper without the trainable's final report.
@@ -237,20 +253,21 @@ def _tune_callbacks():
                 status=self._rows.get(key, {}).get("status"),
                 step=result.get("step"),
             )
-            self.flush(force=True)
+            self.flush()
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            inst = trial.config["instance"]
-            key = (inst["arch"], int(inst["seed"]))
+            key = self._key(trial)
+            if key in self._final_earlier:
+                return
             error = _trial_error(trial)
             row = self._rows.get(key) or self._row(trial, trial.last_result or {}, "failed")
             row.update(status="failed", error=error)
             self._rows[key] = row
             self._event("error", trial, error=error)
-            self.flush(force=True)
+            self.flush()
 
         def on_experiment_end(self, trials: list, **info: Any) -> None:
-            self.flush(force=True)
+            self.flush()
 
         def _checkpoint_paths(self, trial: Any) -> dict[str, Any]:
             ckpt = trial.checkpoint
@@ -288,12 +305,7 @@ def _tune_callbacks():
             row.update(self._checkpoint_paths(trial))
             return row
 
-        def flush(self, force: bool = False) -> None:
-            if not self._dirty and not force:
-                return
-            now = time.monotonic()
-            if not force and now - self._last_write < self.min_interval_s:
-                return
+        def flush(self) -> None:
             run = Path(self.run_dir)
             if self._rows:
                 frame = pd.DataFrame(list(self._rows.values())).sort_values(
@@ -305,8 +317,6 @@ def _tune_callbacks():
                     ["architecture", "seed", "step"], kind="stable"
                 )
                 write_table(frame, run / "curves.parquet")
-            self._last_write = now
-            self._dirty = False
 
     class LiveView(tune.Callback):
         """One status line per change, at most every few seconds: done / running / pending /

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from analysis.files import atomic_output
 from analysis.metrics import SegmentationScores, score_confusion
 from architectures import build, count_parameters, get_entry, output_window
 from architectures.layers import center_crop, to_channels_last
@@ -327,9 +327,8 @@ def make_optimizer(
 
 # ------------------------------------------------------------------------------ checkpoints
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(
@@ -455,20 +454,16 @@ def train_instance(
     best: EvalPoint | None = None
     best_state: dict[str, torch.Tensor] | None = None
     elapsed_before = 0.0
-    if ckpt_dir is not None and (ckpt_dir / "last.pt").is_file():
-        state = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
+    resumed = _read_resume_state(ckpt_dir, log)
+    if resumed is not None:
+        state, best_state = resumed
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        step = int(state["step"])
-        resumed_from = step
+        step = resumed_from = int(state["step"])
         curve = [_point_from_dict(p) for p in state["curve"]]
         best = max(curve, key=lambda p: (p.eval.miou_all, -p.step)) if curve else None
         elapsed_before = float(state.get("elapsed_s", 0.0))
-        if (ckpt_dir / "best.pt").is_file():
-            best_state = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)[
-                "model"
-            ]
         if log:
             log(f"resumed {arch} seed {seed} at step {step}/{total_steps}")
         if curve and curve[-1].done:
@@ -623,6 +618,32 @@ def _cut_window(image, labels, weights, plan, j, in_window, out_window):
     return xi, center_crop(li, out_window), center_crop(wi, out_window)
 
 
+def _read_resume_state(ckpt_dir: Path | None, log) -> tuple[dict, dict | None] | None:
+    """``(last.pt, best weights)`` to resume from, or None to start fresh.
+
+    A checkpoint cut short (a killed process during a copy) is not trusted: the instance starts
+    again from step 0, which gives the same result because training is deterministic.
+    """
+    if ckpt_dir is None or not (ckpt_dir / "last.pt").is_file():
+        return None
+    try:
+        state = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
+        best = None
+        if (ckpt_dir / "best.pt").is_file():
+            best = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)["model"]
+        if not {"model", "optimizer", "scheduler", "step", "curve"} <= set(state):
+            raise ValueError("missing keys")
+    except Exception as exc:  # any unreadable checkpoint means: start over
+        if log:
+            log(
+                f"ignoring the unreadable checkpoint in {ckpt_dir} ({type(exc).__name__}: {exc}); starting over"
+            )
+        for name in ("last.pt", "best.pt", "probabilities.npz"):
+            (ckpt_dir / name).unlink(missing_ok=True)
+        return None
+    return state, best
+
+
 def _save_last(
     ckpt_dir: Path | None, base_ckpt: dict, state: tuple, curve: list[EvalPoint], class_names
 ) -> None:
@@ -669,10 +690,8 @@ def _finish(
         if save_dir is not None:
             saved[split] = probs.to(torch.float16).cpu().numpy()
     if saved:
-        tmp = save_dir / f".probabilities.{os.getpid()}.npz"
-        with open(tmp, "wb") as f:
+        with atomic_output(save_dir / "probabilities.npz") as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **saved)
-        os.replace(tmp, save_dir / "probabilities.npz")
     model.load_state_dict(current)
     model.train()
     return test

@@ -194,6 +194,23 @@ def test_resume_from_last_checkpoint_is_exact(tiny_dataset, tmp_path):
     assert resumed.best.eval.miou_all == pytest.approx(full.best.eval.miou_all)
 
 
+def test_unreadable_last_checkpoint_starts_over(tiny_dataset, tmp_path):
+    config = TINY.replace(max_steps=6)
+    clean = train_instance("2d3d_3x3x3", 2, tiny_dataset, config, checkpoint_dir=tmp_path / "a")
+    cut = tmp_path / "b"
+    cut.mkdir()
+    (cut / "last.pt").write_bytes((tmp_path / "a" / "last.pt").read_bytes()[:1000])
+    messages: list[str] = []
+    again = train_instance(
+        "2d3d_3x3x3", 2, tiny_dataset, config, checkpoint_dir=cut, log=messages.append
+    )
+    assert any("unreadable checkpoint" in m and "starting over" in m for m in messages)
+    assert again.final.resumed_from == 0
+    assert [p.train_loss for p in again.curve] == pytest.approx(
+        [p.train_loss for p in clean.curve], rel=1e-5
+    )
+
+
 def test_checkpoints_are_loadable_and_score_like_training(tiny_dataset, tmp_path):
     result = train_instance("2d3d_3x3x3", 0, tiny_dataset, TINY, checkpoint_dir=tmp_path)
     model, ckpt = load_checkpoint(result.checkpoint_best)
