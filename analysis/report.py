@@ -256,6 +256,7 @@ def build_report(
     *,
     reference: str | None = None,
     metric: str = "eval_miou_all",
+    correction: str = "holm",
     seed: int = 0,
     analysis: AnalysisReport | None = None,
     n_resamples: int = 10_000,
@@ -269,7 +270,7 @@ def build_report(
             ``ensembles.parquet``, ``ensembles/predictions.npz``, ``postprocess.parquet``), or a
             ``.csv``/``.parquet`` table of per-instance scores.
         out: the HTML file; default ``RUN_DIR/report.html`` (``<table>.report.html`` for a table).
-        reference, metric, seed, n_resamples: passed to :func:`~analysis.analyze.analyze`
+        reference, metric, correction, seed, n_resamples: passed to :func:`~analysis.analyze.analyze`
             (unless ``analysis`` is given); ``seed`` also places the points' jitter.
         analysis: an already computed analysis of the same table, reused as is.
         max_side, max_slices: size limits of the slice viewer's images.
@@ -290,6 +291,7 @@ def build_report(
                 table,
                 reference=reference,
                 metric=metric,
+                correction=correction,
                 seed=seed,
                 n_resamples=n_resamples,
                 write=False,

@@ -17,6 +17,29 @@ from benchmark.data import Dataset
 __all__ = ["DataSpec", "add_data_arguments", "data_spec_from_args", "load_data"]
 
 
+# The fields of a DataSpec that name files or folders.
+PATH_FIELDS = (
+    "data_dir",
+    "train_image",
+    "train_labels",
+    "eval_image",
+    "eval_labels",
+    "test_image",
+    "test_labels",
+    "color_table",
+    "cache_dir",
+)
+
+
+def absolute_path(value: str | Path) -> str:
+    """``value`` made absolute, keeping an HDF5 ``file.h5:dataset`` suffix as it is."""
+    text = str(value)
+    if ":" in text and not Path(text).exists():
+        head, tail = text.rsplit(":", 1)
+        return f"{Path(head).resolve()}:{tail}"
+    return str(Path(text).resolve())
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """``kind`` is ``phantom`` (built-in), ``platelet`` (``--data DIR``) or ``volumes`` (generic)."""
@@ -44,26 +67,9 @@ class DataSpec:
         """The same spec with every path absolute (workers may run in other folders)."""
         from dataclasses import replace
 
-        changes = {}
-        for key in (
-            "data_dir",
-            "train_image",
-            "train_labels",
-            "eval_image",
-            "eval_labels",
-            "test_image",
-            "test_labels",
-            "color_table",
-            "cache_dir",
-        ):
-            value = getattr(self, key)
-            if value:
-                path, sep, inner = (
-                    str(value).partition(":")
-                    if ":" in str(value) and not Path(value).exists()
-                    else (str(value), "", "")
-                )
-                changes[key] = str(Path(path).resolve()) + sep + inner
+        changes = {
+            key: absolute_path(getattr(self, key)) for key in PATH_FIELDS if getattr(self, key)
+        }
         return replace(self, **changes)
 
     def describe(self) -> str:

@@ -95,7 +95,7 @@ import pandas as pd
 
 from benchmark.config import TrainConfig, make_config
 from benchmark.dataspec import DataSpec
-from benchmark.sweep import write_json, write_table
+from benchmark.sweep import connect_ray, write_json, write_table
 
 __all__ = [
     "OBJECTIVES",
@@ -496,27 +496,10 @@ class _RayExecutor:
         cpus_per_job: float,
         max_failures: int,
     ) -> None:
-        from benchmark.sweep import _quiet_ray_env
-
-        _quiet_ray_env()
         import ray
 
         self.ray = ray
-        self.own = False
-        if not ray.is_initialized():
-            address = address or os.environ.get("RAY_ADDRESS")
-            if address:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-            else:
-                ray.init(
-                    num_cpus=os.cpu_count(),
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level="ERROR",
-                    object_store_memory=256 * 1024**2,
-                    _temp_dir="/tmp/dcb-ray",
-                )
-                self.own = True
+        self.own = connect_ray(address)
         self.cpus_per_job = cpus_per_job
         self.max_failures = max_failures
         self.remote = ray.remote(fn)
@@ -1540,12 +1523,7 @@ def export_candidates(
 
 def _suite_data(data: Mapping[str, Any]) -> list[str]:
     from architectures.spec import _toml_value
-
-    def absolute(p: str) -> str:
-        if not Path(p).exists() and ":" in p:  # file.h5:dataset
-            head, tail = p.rsplit(":", 1)
-            return f"{Path(head).resolve()}:{tail}"
-        return str(Path(p).resolve())
+    from benchmark.dataspec import absolute_path as absolute
 
     if data["kind"] == "phantom":
         return [f"phantom_seed = {int(data['seed'])}"] if data.get("seed") else []

@@ -68,6 +68,39 @@ def _quiet_ray_env() -> None:
         os.environ.setdefault(key, value)
 
 
+def connect_ray(address: str | None = None) -> bool:
+    """Connects to Ray: the cluster at ``address`` (or ``$RAY_ADDRESS``), else a quiet local one.
+
+    Returns True when this call started a local Ray that the caller must shut down. A local Ray
+    gets every CPU, no dashboard and a small object store (trials exchange only small results).
+    """
+    _quiet_ray_env()
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        # Workers of an existing cluster do not see this process's environment.
+        env = {k: v for k, v in RAY_QUIET_ENV.items() if k == "RAY_CHDIR_TO_TRIAL_DIR"}
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            logging_level="ERROR",
+            runtime_env={"env_vars": env},
+        )
+        return False
+    ray.init(
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        object_store_memory=256 * 1024**2,
+        _temp_dir="/tmp/dcb-ray",
+    )
+    return True
+
+
 # --------------------------------------------------------------------------------- writing
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Writes a parquet table atomically (temporary file in the same folder, then rename)."""
@@ -554,27 +587,7 @@ def run_sweep(
     previous = json.loads((run_dir / "run.json").read_text()) if continuing else None
 
     # Ray first: whether the cluster has GPUs decides the auto profile and the resources.
-    own_cluster = False
-    if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS")
-        if address:
-            env = {k: v for k, v in RAY_QUIET_ENV.items() if k == "RAY_CHDIR_TO_TRIAL_DIR"}
-            ray.init(
-                address=address,
-                log_to_driver=False,
-                logging_level="ERROR",
-                runtime_env={"env_vars": env},
-            )
-        else:
-            ray.init(
-                num_cpus=os.cpu_count(),
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level="ERROR",
-                object_store_memory=256 * 1024**2,
-                _temp_dir="/tmp/dcb-ray",
-            )
-            own_cluster = True
+    own_cluster = connect_ray(address)
     try:
         cluster = ray.cluster_resources()
         cluster_gpus = float(cluster.get("GPU", 0))

@@ -17,18 +17,21 @@ os.environ.setdefault("RAY_ENABLE_AUTO_CONNECT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
+def cli_env(extra: dict | None = None) -> dict:
+    """The environment of a ``python -m benchmark`` subprocess: this checkout first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.update(extra or {})
+    return env
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Runs ``python -m benchmark ARGS`` in a subprocess and returns the CompletedProcess."""
     import subprocess
 
-    full_env = dict(
-        os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
-    )
-    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "benchmark", *args],
         cwd=cwd or ROOT,
-        env=full_env,
+        env=cli_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from benchmark.commands._options import add_statistics_options
+
 __all__ = ["cmd_analyze", "register"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def register(
@@ -36,37 +28,8 @@ def register(
     p.add_argument(
         "path", metavar="RUN_DIR_OR_TABLE", help="run directory, or a .csv/.parquet table"
     )
-    p.add_argument(
-        "--reference",
-        metavar="ARCH",
-        help="architecture compared with all others (default: 2d3d_3x3x3 if present, else the first)",
-    )
-    p.add_argument(
-        "--metric",
-        default="eval_miou_all",
-        metavar="COLUMN",
-        help="score column to compare (default: eval_miou_all)",
-    )
-    p.add_argument(
-        "--correction",
-        choices=("holm", "bh"),
-        default="holm",
-        help="family-wise correction (default: holm)",
-    )
+    add_statistics_options(p)
     p.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of every bootstrap/permutation stream (default: 0)",
-    )
-    p.add_argument(
-        "--resamples",
-        type=_positive_int,
-        default=10_000,
-        metavar="N",
-        help="bootstrap and permutation resamples (default: 10000)",
-    )
     p.add_argument(
         "--out",
         metavar="DIR",

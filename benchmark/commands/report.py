@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from benchmark.commands._options import add_statistics_options
+
 __all__ = ["cmd_report", "register", "write_report"]
 
 
@@ -28,20 +30,7 @@ def register(
     p.add_argument(
         "--out", metavar="PATH", help="HTML file to write (default: RUN_DIR/report.html)"
     )
-    p.add_argument(
-        "--reference",
-        metavar="ARCH",
-        help="architecture compared with all others (default: 2d3d_3x3x3 if present, else the first)",
-    )
-    p.add_argument(
-        "--metric",
-        default="eval_miou_all",
-        metavar="COLUMN",
-        help="score column compared (default: eval_miou_all)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of the bootstrap and permutation streams"
-    )
+    add_statistics_options(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -51,18 +40,36 @@ def write_report(
     *,
     reference: str | None = None,
     metric: str = "eval_miou_all",
+    correction: str = "holm",
     seed: int = 0,
+    n_resamples: int = 10_000,
 ) -> Path:
     """Builds the report and prints where it went (also used at the end of ``run``)."""
     from analysis.report import build_report
 
     started = time.perf_counter()
-    path = build_report(run_dir, out, reference=reference, metric=metric, seed=seed)
+    path = build_report(
+        run_dir,
+        out,
+        reference=reference,
+        metric=metric,
+        correction=correction,
+        seed=seed,
+        n_resamples=n_resamples,
+    )
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
     return path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    write_report(args.path, args.out, reference=args.reference, metric=args.metric, seed=args.seed)
+    write_report(
+        args.path,
+        args.out,
+        reference=args.reference,
+        metric=args.metric,
+        correction=args.correction,
+        seed=args.seed,
+        n_resamples=args.resamples,
+    )
     return 0

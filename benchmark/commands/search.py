@@ -8,21 +8,12 @@ import shlex
 from pathlib import Path
 
 from benchmark.cli import _parse_option, _print_table
+from benchmark.commands._options import positive_int
 from benchmark.dataspec import add_data_arguments, data_spec_from_args
 
 __all__ = ["cmd_search", "register"]
 
 _DATA_KEYS = ("data", "train_image", "train_labels", "eval_image", "eval_labels")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -49,14 +40,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--seeds-per-candidate",
-        type=_positive,
+        type=positive_int,
         default=2,
         metavar="K",
         help="paired seeds 0..K-1 per candidate (default 2)",
     )
     p.add_argument(
         "--max-seeds",
-        type=_positive,
+        type=positive_int,
         metavar="M",
         help="seeds a close contender may get (default K: none extra)",
     )

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import cli_env, run_cli
 
 TINY = [
     "--option",
@@ -303,18 +303,11 @@ def test_interrupted_search_resumes_without_retraining(tmp_path):
 
 # --------------------------------------------------------------------------- Ray, end to end
 def _env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_ADDRESS="")
+    return cli_env({"RAY_ADDRESS": ""})
 
 
 def _run(args, cwd, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(*args, cwd=cwd, env={"RAY_ADDRESS": ""}, timeout=timeout)
 
 
 def _tiny_volumes(folder: Path) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import cli_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -30,18 +30,11 @@ FAST = ["--option", "window=[5,32,32]", "--option", "width=0.0625", "--option", 
 
 
 def _env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(ROOT), RAY_ADDRESS="")
+    return cli_env({"RAY_ADDRESS": ""})
 
 
 def _run(args, cwd, timeout=420):
-    return subprocess.run(
-        [sys.executable, "-m", "benchmark", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(*args, cwd=cwd, env={"RAY_ADDRESS": ""}, timeout=timeout)
 
 
 def test_two_architectures_two_seeds_end_to_end(tmp_path):
