@@ -17,18 +17,16 @@ from benchmark.data import Dataset
 __all__ = ["DataSpec", "add_data_arguments", "data_spec_from_args", "load_data"]
 
 
-# The fields of a DataSpec that name files or folders.
-PATH_FIELDS = (
-    "data_dir",
+# The fields of a DataSpec that name the generic volumes, and all those that name files or folders.
+VOLUME_FIELDS = (
     "train_image",
     "train_labels",
     "eval_image",
     "eval_labels",
     "test_image",
     "test_labels",
-    "color_table",
-    "cache_dir",
 )
+PATH_FIELDS = ("data_dir", *VOLUME_FIELDS, "color_table", "cache_dir")
 
 
 def absolute_path(value: str | Path) -> str:
@@ -183,6 +181,11 @@ def data_spec_from_args(args: argparse.Namespace, profile: str) -> DataSpec:
         )
     if bool(args.test_image) != bool(args.test_labels):
         raise ValueError("--test-image and --test-labels go together")
+    if args.test_image and not (args.data or all(generic)):
+        raise ValueError(
+            "--test-image/--test-labels add a test volume to --data or to the generic volumes; "
+            "the built-in phantom has its own"
+        )
     common = dict(
         test_image=args.test_image,
         test_labels=args.test_labels,
@@ -203,3 +206,40 @@ def data_spec_from_args(args: argparse.Namespace, profile: str) -> DataSpec:
             **common,
         )
     return DataSpec(kind="phantom", profile=profile, seed=args.phantom_seed)
+
+
+_SUITE_DATA_KEYS = (
+    "data",
+    *VOLUME_FIELDS,
+    "org_classes",
+    "n_classes",
+    "color_table",
+    "phantom_seed",
+)
+
+
+def data_options_given(args: argparse.Namespace) -> bool:
+    """Whether the command line names data (it then wins over a suite's ``[data]`` table)."""
+    return bool(args.data or any(getattr(args, k) for k in VOLUME_FIELDS) or args.phantom_seed)
+
+
+def data_spec_from_suite(values: dict[str, Any], base_dir: str | Path, profile: str) -> DataSpec:
+    """The spec of a suite file's ``[data]`` table (keys as the CLI options, underscores).
+
+    Relative paths are relative to the suite file's folder ``base_dir``; ``org_classes`` may be
+    a list or a comma-separated string.
+    """
+    unknown = sorted(set(values) - set(_SUITE_DATA_KEYS))
+    if unknown:
+        raise ValueError(
+            f"unknown data key(s) {', '.join(map(repr, unknown))} in suite [data]; "
+            f"known: {', '.join(_SUITE_DATA_KEYS)}"
+        )
+    ns = argparse.Namespace(**(dict.fromkeys(_SUITE_DATA_KEYS) | {"phantom_seed": 0}))
+    for key, value in values.items():
+        if key == "org_classes" and isinstance(value, (list, tuple)):
+            value = ",".join(str(int(c)) for c in value)
+        elif key in ("data", *VOLUME_FIELDS, "color_table") and isinstance(value, str):
+            value = str(Path(base_dir) / value)
+        setattr(ns, key, value)
+    return data_spec_from_args(ns, profile)

@@ -1523,6 +1523,7 @@ def export_candidates(
 
 def _suite_data(data: Mapping[str, Any]) -> list[str]:
     from architectures.spec import _toml_value
+    from benchmark.dataspec import VOLUME_FIELDS
     from benchmark.dataspec import absolute_path as absolute
 
     if data["kind"] == "phantom":
@@ -1530,15 +1531,7 @@ def _suite_data(data: Mapping[str, Any]) -> list[str]:
     out = []
     if data["kind"] == "platelet":
         out.append(f"data = {_toml_value(absolute(data['data_dir']))}")
-    for key in (
-        "train_image",
-        "train_labels",
-        "eval_image",
-        "eval_labels",
-        "test_image",
-        "test_labels",
-        "color_table",
-    ):
+    for key in (*VOLUME_FIELDS, "color_table"):
         if data.get(key):
             out.append(f"{key} = {_toml_value(absolute(data[key]))}")
     if data.get("org_classes"):

@@ -10,8 +10,10 @@ baseline nets) and ``paper`` (both). A user suite is a TOML file::
     profile = "quick"                       # optional default for --profile
     seeds = 26                              # optional default for --seeds (a count or a list)
 
-    [data]                                  # optional default data (same names as the CLI options)
-    train_image = "train.tif"
+    [data]                                  # optional default data: the CLI's data options with
+    train_image = "train.tif"               # underscores (data, *_image, *_labels, org_classes,
+                                            # n_classes, color_table, phantom_seed); paths are
+                                            # relative to this file; CLI data options win
     train_labels = "train-labels.tif"
     eval_image = "eval.tif"
     eval_labels = "eval-labels.tif"

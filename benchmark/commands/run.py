@@ -7,7 +7,12 @@ import math
 from pathlib import Path
 
 from benchmark.cli import _parse_option, _print_table
-from benchmark.dataspec import add_data_arguments, data_spec_from_args
+from benchmark.dataspec import (
+    add_data_arguments,
+    data_options_given,
+    data_spec_from_args,
+    data_spec_from_suite,
+)
 
 
 def _seed_list(text: str) -> list[int]:
@@ -103,44 +108,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         seeds = list(suite.seeds or range(26))
     profile = args.profile or suite.profile or "auto"
     data = None
-    if (
-        any(
-            getattr(args, k)
-            for k in ("data", "train_image", "train_labels", "eval_image", "eval_labels")
-        )
-        or args.phantom_seed
-    ):
-        data = data_spec_from_args(args, profile if profile != "auto" else "quick")
+    data_profile = profile if profile != "auto" else "quick"
+    if data_options_given(args):
+        data = data_spec_from_args(args, data_profile)
     elif suite.data:
-        ns = argparse.Namespace(
-            **{
-                k: None
-                for k in (
-                    "data",
-                    "train_image",
-                    "train_labels",
-                    "eval_image",
-                    "eval_labels",
-                    "test_image",
-                    "test_labels",
-                    "org_classes",
-                    "n_classes",
-                    "color_table",
-                )
-            },
-            phantom_seed=0,
-        )
-        for key, value in suite.data.items():
-            if not hasattr(ns, key):
-                raise ValueError(f"suite {suite.source}: unknown data key {key!r}")
-            setattr(
-                ns,
-                key,
-                str(Path(suite.source).parent / value)
-                if isinstance(value, str) and key != "org_classes"
-                else value,
-            )
-        data = data_spec_from_args(ns, profile if profile != "auto" else "quick")
+        try:
+            data = data_spec_from_suite(suite.data, Path(suite.source).parent, data_profile)
+        except ValueError as exc:
+            raise ValueError(f"suite {suite.source}: {exc}") from None
     result = run_sweep(
         suite,
         seeds,

@@ -9,11 +9,9 @@ from pathlib import Path
 
 from benchmark.cli import _parse_option, _print_table
 from benchmark.commands._options import positive_int
-from benchmark.dataspec import add_data_arguments, data_spec_from_args
+from benchmark.dataspec import add_data_arguments, data_options_given, data_spec_from_args
 
 __all__ = ["cmd_search", "register"]
-
-_DATA_KEYS = ("data", "train_image", "train_labels", "eval_image", "eval_labels")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -193,7 +191,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         export=args.export,
     )
     data = None
-    if any(getattr(args, k) for k in _DATA_KEYS) or args.phantom_seed:
+    if data_options_given(args):
         data = data_spec_from_args(args, args.profile if args.profile != "auto" else "quick")
     result = run_search(
         settings,
