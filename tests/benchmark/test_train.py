@@ -233,6 +233,17 @@ def test_checkpoints_are_loadable_and_score_like_training(tiny_dataset, tmp_path
     assert score_confusion(cm, tiny_dataset.org_classes).miou_all == pytest.approx(
         result.best.eval.miou_all
     )
+    # The saved float16 probabilities (kept from the best evaluation, not recomputed) are the
+    # best checkpoint's predictions on eval and test.
+    from benchmark.infer import predict_probabilities
+
+    with np.load(tmp_path / "probabilities.npz") as saved:
+        for split, volume in (("eval", ev), ("test", tiny_dataset.test)):
+            expected = predict_probabilities(
+                model, torch.as_tensor(volume.image), ckpt["in_window"], ckpt["out_window"]
+            )
+            assert saved[split].dtype == np.float16
+            np.testing.assert_allclose(saved[split], expected.numpy(), atol=1e-3)
 
 
 def test_early_stop_and_callback_stop(tiny_dataset):
