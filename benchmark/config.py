@@ -64,6 +64,8 @@ class TrainConfig:
     # Per-voxel weights W = floor + class balance + edge term (see benchmark.weights).
     weight_floor: float = 0.01
     class_balance: bool = True
+    # W_cb proportional to N_class^-class_balance_power (1 = the paper's 1/N).
+    class_balance_power: float = 1.0
     edge_sigmas: tuple[float, ...] = (2.0, 6.0)
     edge_scales: tuple[float, ...] = (1.0, 1.0)
     edge_threshold: float = 0.75

@@ -38,13 +38,15 @@ class WeightTerms:
         return self.floor + self.class_balance + self.edge
 
 
-def class_balance(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """W_cb(v) = V / (C_present * N_l(v)); mean 1 over the volume."""
+def class_balance(labels: torch.Tensor, n_classes: int, power: float = 1.0) -> torch.Tensor:
+    """W_cb(v) proportional to N_l(v)^-power, scaled to mean 1 over the volume.
+
+    ``power=1`` is the paper's 1/N: W_cb(v) = V / (C_present * N_l(v)). A smaller power tempers
+    the weight of rare classes (0 makes W_cb = 1 everywhere).
+    """
     counts = torch.bincount(labels.reshape(-1).long(), minlength=n_classes).to(torch.float64)
-    present = (counts > 0).sum()
-    per_class = torch.where(
-        counts > 0, labels.numel() / (present * counts.clamp(min=1)), torch.zeros_like(counts)
-    )
+    raw = torch.where(counts > 0, counts.clamp(min=1) ** -float(power), torch.zeros_like(counts))
+    per_class = raw * labels.numel() / (raw * counts).sum()
     return per_class.to(torch.float32)[labels.long()]
 
 
@@ -99,13 +101,14 @@ def loss_weights(
     *,
     floor: float = 0.01,
     balance: bool = True,
+    balance_power: float = 1.0,
     edge_sigmas: Sequence[float] = (2.0, 6.0),
     edge_scales: Sequence[float] = (1.0, 1.0),
     edge_threshold: float = 0.75,
 ) -> WeightTerms:
     """All terms of W for integer ``labels`` (z, x, y)."""
     cb = (
-        class_balance(labels, n_classes)
+        class_balance(labels, n_classes, balance_power)
         if balance
         else torch.zeros(labels.shape, device=labels.device)
     )

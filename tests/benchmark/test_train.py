@@ -99,6 +99,17 @@ def test_weight_components():
     assert torch.allclose(terms.total, 0.01 + cb + edge)
 
 
+def test_tempered_class_balance():
+    labels = torch.tensor([0, 0, 0, 1, 1, 2]).reshape(1, 1, 6)
+    # power 1/2: weights proportional to 1/sqrt(N_c) = (3^-0.5, 2^-0.5, 1), scaled to mean 1.
+    raw = torch.tensor([3**-0.5, 2**-0.5, 1.0], dtype=torch.float64)
+    expected = raw * 6 / (3 * raw[0] + 2 * raw[1] + raw[2])
+    cb = class_balance(labels, 3, power=0.5)
+    assert cb[0, 0].tolist() == pytest.approx(expected[labels[0, 0].long()].tolist())
+    assert class_balance(labels, 3, power=0.0).unique().tolist() == [1.0]
+    assert cb.mean().item() == pytest.approx(1.0)
+
+
 def test_epoch_plan_is_a_function_of_data_seed_and_epoch():
     corners = window_corners((10, 40, 40), (5, 20, 20), (1, 10, 10))
     a, b = epoch_plan(corners, 7, 3), epoch_plan(corners, 7, 3)
@@ -209,6 +220,23 @@ def test_unreadable_last_checkpoint_starts_over(tiny_dataset, tmp_path):
     assert [p.train_loss for p in again.curve] == pytest.approx(
         [p.train_loss for p in clean.curve], rel=1e-5
     )
+
+
+def test_training_learns_beyond_the_majority_class():
+    """A guard against silent pipeline bugs (misaligned crops, labels, weights): on 3-class blobs
+    the net must beat predicting background everywhere (MIoU(all) = 0.93 / 3 = 0.31)."""
+    from benchmark.data import Dataset
+    from tests.benchmark.conftest import blob_volume
+
+    easy = Dataset(blob_volume((8, 32, 32), 11, 3), blob_volume((6, 32, 32), 12, 3), None)
+    per_epoch = len(window_corners((8, 32, 32), (5, 16, 16), (1, 4, 4))) / 2
+    config = TINY.replace(
+        max_steps=160, lr=3e-3, width=0.125, batch_size=2, evals_per_epoch=per_epoch / 40
+    )
+    result = train_instance("2d3d_3x3x3", 0, easy, config)
+    assert [p.step for p in result.curve] == [40, 80, 120, 160]
+    assert result.curve[-1].train_loss < result.curve[0].train_loss
+    assert result.best.eval.miou_all > 0.4, [p.eval.miou_all for p in result.curve]
 
 
 def test_checkpoints_are_loadable_and_score_like_training(tiny_dataset, tmp_path):
