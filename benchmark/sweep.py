@@ -29,6 +29,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -204,6 +205,7 @@ def _tune_callbacks():
             self.class_names = list(class_names)
             self._rows: dict[tuple[str, int], dict[str, Any]] = {}
             self._curves: dict[tuple[str, int, int], dict[str, Any]] = {}
+            self._work_dirs: dict[tuple[str, int], set[str]] = {}
             self._final_earlier: set[tuple[str, int]] = set()
 
         def setup(self, **info: Any) -> None:
@@ -217,6 +219,8 @@ def _tune_callbacks():
                     self._rows[key] = row
                     if row["status"] in FINAL_STATUSES:
                         self._final_earlier.add(key)
+                    elif row.get("work_dir"):  # an attempt killed with the driver
+                        self._work_dirs.setdefault(key, set()).add(row["work_dir"])
             if (run / "curves.parquet").is_file():
                 for row in pd.read_parquet(run / "curves.parquet").to_dict("records"):
                     self._curves[(row["architecture"], int(row["seed"]), int(row["step"]))] = row
@@ -250,6 +254,8 @@ def _tune_callbacks():
             key = self._key(trial)
             if key in self._final_earlier:
                 return
+            if result.get("work_dir"):
+                self._work_dirs.setdefault(key, set()).add(result["work_dir"])
             curve = {"architecture": key[0], "seed": key[1]}
             for name in (
                 "step",
@@ -280,6 +286,14 @@ def _tune_callbacks():
                 self._rows[key]["status"] = "early_stopped"
             if key in self._rows:
                 self._rows[key].update(self._checkpoint_paths(trial))
+            # Live checkpoint folders (trial.py) of attempts killed with an earlier driver; the
+            # trial's own attempt removes its folder itself. Ray has persisted their files as
+            # checkpoints. On another node the path does not exist here: nothing happens.
+            for folder in self._work_dirs.pop(key, ()):
+                if Path(folder).name.startswith("dcb-"):
+                    shutil.rmtree(folder, ignore_errors=True)
+            if key in self._rows:
+                self._rows[key]["work_dir"] = None
             self._event(
                 "complete",
                 trial,
@@ -335,6 +349,7 @@ def _tune_callbacks():
             row["trial_id"] = trial.trial_id
             row["node_id"] = result.get("node_id")
             row["resumed_from_step"] = result.get("resumed_from", 0)
+            row["work_dir"] = result.get("work_dir")
             row.update(self._checkpoint_paths(trial))
             return row
 

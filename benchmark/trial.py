@@ -52,7 +52,11 @@ def train_trial(config: dict[str, Any]) -> None:
 
         def on_eval(point) -> bool:
             metrics = point.metrics(dataset.class_names)
-            metrics.update(architecture=inst["arch"], seed=inst["seed"], node_id=node_id)
+            # work_dir lets the driver remove the folder of an attempt killed with it (kill -9
+            # skips the ``finally`` below); a resumed attempt works in a new folder.
+            metrics.update(
+                architecture=inst["arch"], seed=inst["seed"], node_id=node_id, work_dir=str(workdir)
+            )
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(workdir)))
             return False
 

@@ -33,12 +33,13 @@ def _env() -> dict:
     return cli_env({"RAY_ADDRESS": ""})
 
 
-def _run(args, cwd, timeout=420):
-    return run_cli(*args, cwd=cwd, env={"RAY_ADDRESS": ""}, timeout=timeout)
+def _run(args, cwd, timeout=420, env=None):
+    return run_cli(*args, cwd=cwd, env={"RAY_ADDRESS": "", **(env or {})}, timeout=timeout)
 
 
 def test_two_architectures_two_seeds_end_to_end(tmp_path):
     (tmp_path / "pair.toml").write_text(SUITE)
+    (tmp_path / "tmp").mkdir()
     out = _run(
         [
             "run",
@@ -56,8 +57,11 @@ def test_two_architectures_two_seeds_end_to_end(tmp_path):
             "evals_per_epoch=80",
         ],
         tmp_path,
+        env={"TMPDIR": str(tmp_path / "tmp")},
     )
     assert out.returncode == 0, out.stdout + out.stderr
+    # The trials' live checkpoint folders are gone; their files live on in Ray's checkpoints.
+    assert not list((tmp_path / "tmp").glob("dcb-*"))
     run = tmp_path / "res" / "pair" / "e2e"
     instances = pd.read_parquet(run / "instances.parquet")
     assert sorted(zip(instances.architecture, instances.seed)) == [
@@ -174,6 +178,10 @@ def test_kill_minus_9_and_resume(tmp_path):
     curves = pd.read_parquet(run / "curves.parquet")
     assert not curves.duplicated(["architecture", "seed", "step"]).any()
     assert set(curves.groupby(["architecture", "seed"]).size()) == {3}
+    # The live checkpoint folders of the attempts killed with the driver were removed.
+    killed = at_kill.work_dir.dropna()
+    assert len(killed) and not any(Path(folder).exists() for folder in killed)
+    assert after.work_dir.isna().all()
 
 
 CLUSTER_SCRIPT = """
