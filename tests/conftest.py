@@ -38,6 +38,20 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeou
     )
 
 
+def start_cli(*args: str, cwd: Path, env: dict | None = None):
+    """Starts ``python -m benchmark ARGS`` in its own session (for ``os.killpg``); output piped."""
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmark", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 @pytest.fixture
 def cli():
     return run_cli

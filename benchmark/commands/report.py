@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from benchmark.commands._options import add_statistics_options
 
-__all__ = ["cmd_report", "register", "write_report"]
+__all__ = ["cmd_report", "register"]
 
 
 def register(
@@ -34,36 +33,11 @@ def register(
     p.set_defaults(func=cmd_report)
 
 
-def write_report(
-    run_dir: str | Path,
-    out: str | Path | None = None,
-    *,
-    reference: str | None = None,
-    metric: str = "eval_miou_all",
-    correction: str = "holm",
-    seed: int = 0,
-    n_resamples: int = 10_000,
-) -> Path:
-    """Builds the report and prints where it went (also used at the end of ``run``)."""
+def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import build_report
 
     started = time.perf_counter()
     path = build_report(
-        run_dir,
-        out,
-        reference=reference,
-        metric=metric,
-        correction=correction,
-        seed=seed,
-        n_resamples=n_resamples,
-    )
-    size = path.stat().st_size / 1e6
-    print(f"wrote {path} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
-    return path
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    write_report(
         args.path,
         args.out,
         reference=args.reference,
@@ -72,4 +46,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_resamples=args.resamples,
     )
+    size = path.stat().st_size / 1e6
+    print(f"wrote {path} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")
     return 0

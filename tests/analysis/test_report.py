@@ -18,16 +18,9 @@ import pytest
 
 from analysis.figures import architecture_colors, metric_label
 from analysis.report import build_report, png_bytes, slice_stacks
+from benchmark.data import PLATELET_CLASSES
 
-CLASSES = (
-    "background",
-    "cell",
-    "mitochondrion",
-    "alpha_granule",
-    "canalicular_vessel",
-    "dense_granule_body",
-    "dense_granule_core",
-)
+CLASSES = PLATELET_CLASSES
 ORG = (2, 3, 4, 5, 6)
 ARCHS = {
     "2d3d_3x3x3": 0.80,

@@ -8,8 +8,6 @@ import json
 import math
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import cli_env, run_cli
+from tests.conftest import run_cli, start_cli
 
 TINY = [
     "--option",
@@ -302,10 +300,6 @@ def test_interrupted_search_resumes_without_retraining(tmp_path):
 
 
 # --------------------------------------------------------------------------- Ray, end to end
-def _env() -> dict:
-    return cli_env({"RAY_ADDRESS": ""})
-
-
 def _run(args, cwd, timeout=300):
     return run_cli(*args, cwd=cwd, env={"RAY_ADDRESS": ""}, timeout=timeout)
 
@@ -348,14 +342,7 @@ def test_quick_search_8x2_on_ray_killed_resumed_and_exported(tmp_path):
         "quick",
     ]
     args += ["--name", "q", "--results", "res", *TINY, "--option", "max_steps=6", *data]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmark", *args],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_cli(*args, cwd=tmp_path, env={"RAY_ADDRESS": ""})
     folder = tmp_path / "res" / "search" / "q"
     deadline = time.monotonic() + 240
     before = pd.DataFrame()

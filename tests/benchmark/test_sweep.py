@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, run_cli, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -112,14 +112,7 @@ def test_kill_minus_9_and_resume(tmp_path):
         "--option",
         "evals_per_epoch=24.5",
     ]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmark", *args],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_cli(*args, cwd=tmp_path, env={"RAY_ADDRESS": ""})
     run = tmp_path / "res" / "pair" / "k"
     deadline = time.monotonic() + 300
     finished_before: set = set()
