@@ -220,14 +220,16 @@ def build(
     *,
     seed: int | None = 0,
     device: torch.device | str = "cpu",
+    init: str = "xavier",
     **overrides: Any,
 ) -> SegmentationNet:
     """Builds the architecture ``name`` with ``overrides`` winning over its defaults.
 
-    Weights are Xavier-uniform with zero biases, drawn from a generator seeded with ``seed`` on the
-    CPU (the same seed gives identical weights on any device and in any process). The model is
-    constructed on the meta device first, so building never touches the global random state.
-    ``seed=None`` leaves the weights uninitialized (for shape inspection on ``device="meta"``).
+    Weights follow ``init`` (``"xavier"``, the default, or ``"he"``; see
+    :func:`architectures.layers.init_weights`) with zero biases, drawn from a generator seeded with
+    ``seed`` on the CPU (the same seed gives identical weights on any device and in any process).
+    The model is constructed on the meta device first, so building never touches the global random
+    state. ``seed=None`` leaves the weights uninitialized (for shape inspection on ``device="meta"``).
     """
     entry = get_entry(name)
     try:
@@ -240,7 +242,7 @@ def build(
         return model
     model = model.to_empty(device="cpu")
     if seed is not None:
-        init_weights(model, torch.Generator().manual_seed(int(seed)))
+        init_weights(model, torch.Generator().manual_seed(int(seed)), init)
     return model.to(device)
 
 

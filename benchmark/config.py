@@ -47,6 +47,8 @@ class TrainConfig:
     max_steps: int | None = None
     batch_size: int = 1
     evals_per_epoch: float = 2.0
+    # Initial weights: "xavier" (TensorFlow's default) or "he"; see architectures.layers.init_weights.
+    init: str = "xavier"
     # Optimizer (paper: Adam, lr 1e-3, beta1 = 1 - 10^-1.5, beta2 = 1 - 10^-2.1, eps 1e-7).
     lr: float = 1e-3
     beta1: float = 1 - 10**-1.5

@@ -426,7 +426,7 @@ def train_instance(
     data = prepare_data(dataset, config, device)
     stop_rule = EarlyStopRule.from_config(config)
 
-    model = build(arch, seed=weight_seed, device=device, **build_options)
+    model = build(arch, seed=weight_seed, device=device, init=config.init, **build_options)
     if channels_last:
         model = to_channels_last(model)
     optimizer = make_optimizer(model, config, device)

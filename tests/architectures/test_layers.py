@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from architectures.layers import center_crop, crop_add, crop_concat, init_weights, scale_channels
@@ -52,6 +53,35 @@ def test_init_weights_is_xavier_uniform_with_zero_bias_and_leaves_global_rng():
     assert conv.weight.abs().max() <= bound
     assert conv.weight.abs().max() > 0.9 * bound
     assert conv.bias.abs().sum() == 0
+
+
+def test_he_init_has_sd_sqrt_2_over_fan_in_also_for_transposed_convs():
+    gen = torch.Generator().manual_seed(0)
+    conv = torch.nn.Conv3d(16, 32, (3, 3, 3))
+    init_weights(conv, gen, "he")
+    assert abs(conv.weight.std().item() / (2 / (16 * 27)) ** 0.5 - 1) < 0.03
+    assert conv.weight.mean().abs() < 0.01
+    # Stride 2, kernel 2: each output voxel sees in_channels inputs, not out_channels * 8.
+    up = torch.nn.ConvTranspose3d(64, 32, (2, 2, 2), stride=(2, 2, 2))
+    init_weights(up, gen, "he")
+    assert abs(up.weight.std().item() / (2 / 64) ** 0.5 - 1) < 0.03
+    assert up.bias.abs().sum() == 0
+
+
+def test_he_init_keeps_the_2d3d_signal_scale_and_xavier_shrinks_it():
+    from architectures import build
+
+    x = torch.randn(1, 1, 5, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        he = build("2d3d_3x3x3", seed=1, width=0.125, init="he")(x)["logits"].std()
+        xavier = build("2d3d_3x3x3", seed=1, width=0.125)(x)["logits"].std()
+    assert he > 0.1
+    assert xavier < 0.02
+
+
+def test_unknown_init_scheme_is_named():
+    with pytest.raises(ValueError, match="unknown init scheme 'orthogonal'"):
+        init_weights(torch.nn.Conv3d(1, 1, 1), torch.Generator(), "orthogonal")
 
 
 def test_channels_last_handles_mixed_2d_and_3d_weights():

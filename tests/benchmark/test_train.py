@@ -304,6 +304,18 @@ def test_window_larger_than_the_volume_fails_at_start(tiny_dataset):
         train_instance("2d3d_3x3x3", 0, tiny_dataset, TINY.replace(window=(5, 64, 64)))
 
 
+def test_init_option_reaches_the_weights_and_unknown_schemes_fail_at_start(tiny_dataset, tmp_path):
+    xavier = train_instance("2d3d_no_pyramid", 0, tiny_dataset, TINY, checkpoint_dir=tmp_path / "x")
+    he = train_instance(
+        "2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(init="he"), checkpoint_dir=tmp_path / "h"
+    )
+    assert [p.train_loss for p in xavier.curve] != [p.train_loss for p in he.curve]
+    _, ckpt = load_checkpoint(tmp_path / "h" / "best.pt")
+    assert ckpt["config"]["init"] == "he"
+    with pytest.raises(ValueError, match="unknown init scheme 'glorot'"):
+        train_instance("2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(init="glorot"))
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_fast_path_matches_cpu_closely(tiny_dataset):
