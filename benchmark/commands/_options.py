@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_statistics_options", "positive_int"]
+__all__ = [
+    "add_cluster_options",
+    "add_profile_option",
+    "add_statistics_options",
+    "positive_int",
+    "statistics_kwargs",
+]
 
 
 def positive_int(text: str) -> int:
@@ -16,6 +22,42 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def add_profile_option(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
+    """--profile: a training profile of ``benchmark.config`` or ``auto``."""
+    from benchmark.config import PROFILES
+
+    p.add_argument("--profile", default=default, choices=["auto", *PROFILES], help=help)
+
+
+def add_cluster_options(
+    p: argparse.ArgumentParser, unit: str, max_concurrent_default: str, retried: str
+) -> None:
+    """--address, --cpus-per-trial, --gpus-per-trial, --max-concurrent and --max-failures of the
+    commands that run on Ray (``run``: a unit is an instance; ``search``: one seed of a
+    candidate). ``retried`` says what Ray retries."""
+    p.add_argument(
+        "--address",
+        help="existing Ray cluster, e.g. auto or HOST:6379 (default: $RAY_ADDRESS, else a local Ray)",
+    )
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help=f"CPUs per {unit} (default 1)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help=f"GPU fraction per {unit} (default: as many per GPU as memory allows)",
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        help=f"at most this many {unit}s at once (default: {max_concurrent_default})",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        help=f"retries of {retried} before it is recorded as failed (default 2)",
+    )
 
 
 def add_statistics_options(p: argparse.ArgumentParser) -> None:
@@ -49,4 +91,16 @@ def add_statistics_options(p: argparse.ArgumentParser) -> None:
         default=10_000,
         metavar="N",
         help="bootstrap and permutation resamples (default: 10000)",
+    )
+
+
+def statistics_kwargs(args: argparse.Namespace) -> dict:
+    """The keyword arguments of ``analyze`` / ``build_report`` that ``add_statistics_options``
+    parsed."""
+    return dict(
+        reference=args.reference,
+        metric=args.metric,
+        correction=args.correction,
+        seed=args.seed,
+        n_resamples=args.resamples,
     )

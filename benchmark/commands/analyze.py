@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmark.commands._options import add_statistics_options
+from benchmark.commands._options import add_statistics_options, statistics_kwargs
 
 __all__ = ["cmd_analyze", "register"]
 
@@ -43,11 +43,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     report = analyze(
         args.path,
-        reference=args.reference,
-        metric=args.metric,
-        correction=args.correction,
-        seed=args.seed,
-        n_resamples=args.resamples,
+        **statistics_kwargs(args),
         out_dir=args.out,
     )
     sys.stdout.write(format_report(report))

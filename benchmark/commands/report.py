@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmark.commands._options import add_statistics_options
+from benchmark.commands._options import add_statistics_options, statistics_kwargs
 
 __all__ = ["cmd_report", "register"]
 
@@ -40,11 +40,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = build_report(
         args.path,
         args.out,
-        reference=args.reference,
-        metric=args.metric,
-        correction=args.correction,
-        seed=args.seed,
-        n_resamples=args.resamples,
+        **statistics_kwargs(args),
     )
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({size:.1f} MB, {time.perf_counter() - started:.1f} s)")

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from benchmark.cli import _parse_option, _print_table
+from benchmark.commands._options import add_cluster_options, add_profile_option
 from benchmark.dataspec import (
     add_data_arguments,
     data_options_given,
@@ -43,11 +44,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--seeds", type=int, help="seeds 0..N-1 (default: the suite's, else 26 as in the paper)"
     )
     seeds.add_argument("--seed-list", type=_seed_list, help="explicit seeds, e.g. 0,1,5")
-    p.add_argument(
-        "--profile",
-        default=None,
-        choices=["auto", "paper", "quick"],
-        help="default: the suite's, else auto (paper with a GPU, quick otherwise)",
+    add_profile_option(
+        p, None, "default: the suite's, else auto (paper with a GPU, quick otherwise)"
     )
     p.add_argument(
         "--name", help="run name (default: a timestamp); the name of an existing run resumes it"
@@ -58,22 +56,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--results", default="results", metavar="DIR", help="results root (default results/)"
     )
-    p.add_argument(
-        "--address",
-        help="existing Ray cluster, e.g. auto or HOST:6379 (default: $RAY_ADDRESS, else a local Ray)",
-    )
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument(
-        "--gpus-per-trial",
-        type=float,
-        help="GPU fraction per trial (default: as many instances per GPU as memory allows)",
-    )
-    p.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
-    p.add_argument(
-        "--max-failures",
-        type=int,
-        default=2,
-        help="retries of a failing instance before it is recorded as failed (default 2)",
+    add_cluster_options(
+        p, "instance", "as many as the cluster's CPUs and GPUs allow", "a failing instance"
     )
     p.add_argument(
         "--option",

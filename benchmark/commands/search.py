@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 from benchmark.cli import _parse_option, _print_table
-from benchmark.commands._options import positive_int
+from benchmark.commands._options import add_cluster_options, add_profile_option, positive_int
 from benchmark.dataspec import add_data_arguments, data_options_given, data_spec_from_args
 
 __all__ = ["cmd_search", "register"]
@@ -89,11 +89,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="evaluate the space's reference (the paper's net) as candidate 0",
     )
-    p.add_argument(
-        "--profile",
-        default="auto",
-        choices=["auto", "paper", "quick"],
-        help="training profile (default auto: paper with a GPU, quick otherwise)",
+    add_profile_option(
+        p, "auto", "training profile (default auto: paper with a GPU, quick otherwise)"
     )
     p.add_argument(
         "--option",
@@ -130,25 +127,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="N",
         help="candidates exported as specs (default 3; Pareto front members when multi-objective)",
     )
-    p.add_argument(
-        "--address", help="existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)"
-    )
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per seed (default 1)")
-    p.add_argument(
-        "--gpus-per-trial",
-        type=float,
-        help="GPU fraction per seed (default: as many per GPU as memory allows)",
-    )
-    p.add_argument(
-        "--max-concurrent",
-        type=int,
-        help="seeds in flight at once (default: CPUs / cpus-per-trial)",
-    )
-    p.add_argument(
-        "--max-failures",
-        type=int,
-        default=2,
-        help="retries of a seed whose worker died (default 2)",
+    add_cluster_options(
+        p, "seed", "the cluster's CPUs / cpus-per-trial", "a seed whose worker died"
     )
     p.add_argument(
         "--executor",

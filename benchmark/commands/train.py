@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from benchmark.cli import _parse_option, _parse_window, _print_table
+from benchmark.commands._options import add_profile_option
 from benchmark.dataspec import add_data_arguments, data_spec_from_args
 
 
@@ -21,12 +22,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default=0,
         help="instance seed (data presentation and weights; default 0)",
     )
-    p.add_argument(
-        "--profile",
-        default="auto",
-        choices=["auto", "paper", "quick"],
-        help="auto = paper on CUDA, quick otherwise",
-    )
+    add_profile_option(p, "auto", "auto = paper on CUDA, quick otherwise")
     p.add_argument(
         "--out", metavar="DIR", help="checkpoint directory (default results/train/ARCH-seedN)"
     )
