@@ -1,1 +1,0 @@
-"""Training, sweeps, search and inference for densecell-bench (CLI: ``python -m benchmark``)."""

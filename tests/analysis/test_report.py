@@ -18,7 +18,7 @@ import pytest
 
 from analysis.figures import architecture_colors, metric_label
 from analysis.report import build_report, png_bytes, slice_stacks
-from benchmark.data import PLATELET_CLASSES
+from benchmark.data.platelet import PLATELET_CLASSES
 
 CLASSES = PLATELET_CLASSES
 ORG = (2, 3, 4, 5, 6)

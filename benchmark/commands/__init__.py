@@ -1,1 +1,0 @@
-"""Sub-commands of ``python -m benchmark``, one module per group."""
