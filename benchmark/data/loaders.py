@@ -17,7 +17,7 @@ from benchmark.data.platelet import (
     PLATELET_ORG_CLASSES,
     PLATELET_VOXEL_SIZE,
 )
-from benchmark.data.readers import read_array
+from benchmark.data.readers import read_array, read_voxel_size
 from benchmark.data.volumes import DataError, Dataset, Volume, normalize
 
 __all__ = ["load_platelet_dir", "load_volumes"]
@@ -61,7 +61,7 @@ def load_volumes(
     class_names: Sequence[str] | None = None,
     color_table: ColorTable | None = None,
     *,
-    voxel_size: Sequence[float] = PLATELET_VOXEL_SIZE,
+    voxel_size: Sequence[float] | None = None,
     name: str = "",
 ) -> Dataset:
     """A dataset from generic image/label volumes.
@@ -79,7 +79,8 @@ def load_volumes(
         class_names: one name per class. Default: the platelet names for 7 classes, else
             ``class0, class1, ...``.
         color_table: see :func:`load_color_table`.
-        voxel_size: (z, x, y) nanometres, the same for every volume.
+        voxel_size: (z, x, y) nanometres for every volume. Default: each OME-Zarr image's own
+            voxel size from its metadata; for other formats the platelet volumes' (40, 10, 10).
         name: the dataset's name; default ``volumes:<train image>``.
 
     Raises:
@@ -93,9 +94,13 @@ def load_volumes(
     pairs = {"train": (train_image, train_labels), "eval": (eval_image, eval_labels)}
     if test_image is not None:
         pairs["test"] = (test_image, test_labels)
-    voxel = tuple(float(v) for v in voxel_size)
-    if len(voxel) != 3 or not all(v > 0 for v in voxel):
-        raise DataError(f"voxel_size must be three positive numbers (z, x, y), got {voxel_size!r}")
+    voxel = None
+    if voxel_size is not None:
+        voxel = tuple(float(v) for v in voxel_size)
+        if len(voxel) != 3 or not all(v > 0 for v in voxel):
+            raise DataError(
+                f"voxel_size must be three positive numbers (z, x, y), got {voxel_size!r}"
+            )
 
     images, labels, names, any_color = {}, {}, {}, False
     for split, (image_src, label_src) in pairs.items():
@@ -153,7 +158,10 @@ def load_volumes(
 
     volumes = {
         split: Volume(
-            image=images[split], labels=labels[split], name=names[split][0], voxel_size=voxel
+            image=images[split],
+            labels=labels[split],
+            name=names[split][0],
+            voxel_size=voxel or _metadata_voxel_size(pairs[split][0]) or PLATELET_VOXEL_SIZE,
         )
         for split in pairs
     }
@@ -168,6 +176,14 @@ def load_volumes(
             "sources": {split: {"image": n[0], "labels": n[1]} for split, n in names.items()}
         },
     )
+
+
+def _metadata_voxel_size(source: ArrayLike) -> tuple[float, float, float] | None:
+    """The (z, x, y) voxel size in nanometres an OME-Zarr image's metadata give, else None."""
+    if not isinstance(source, (str, Path)):
+        return None
+    size = read_voxel_size(source)
+    return size if size is not None and len(size) == 3 else None  # type: ignore[return-value]
 
 
 def load_platelet_dir(
