@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from benchmark.cli.formatting import fmt_float, print_table
+from benchmark.cli.options import non_negative_int
+from benchmark.progress import add_quiet_argument
 
 
 def _ints(text: str) -> list[int]:
@@ -23,7 +25,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("run_dir")
     p.add_argument("--max-k", type=int, help="largest ensemble (default: all usable instances)")
     p.add_argument("--draws", type=int, default=20, help="random-k repetitions (default 20)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--draw-seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the random-k draws (default 0)",
+    )
     p.add_argument(
         "--min-component-size",
         type=_ints,
@@ -32,6 +39,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="also score the best ensembles after removing components smaller than N voxels",
     )
     p.add_argument("--device", default="auto")
+    add_quiet_argument(p)
     p.set_defaults(func=cmd_ensembles)
 
     p = sub.add_parser(
@@ -50,13 +58,25 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--input",
         required=True,
         metavar="VOLUME",
-        help="image volume (TIF, NPY, Zarr, file.h5:dataset)",
+        help="image volume (TIF, NPY, Zarr, OME-Zarr, file.h5:dataset)",
     )
-    p.add_argument("--output", required=True, metavar="SEG.tif")
+    p.add_argument(
+        "--level",
+        type=int,
+        metavar="N",
+        help="multiscale level of an OME-Zarr input (default 0, full resolution)",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        metavar="SEG.tif|SEG.zarr",
+        help="segmentation (uint8 class ids): OME-Zarr when it ends in .zarr, else TIFF",
+    )
     p.add_argument(
         "--probabilities",
-        metavar="PROBS.zarr",
-        help="also write class probabilities (uint8, p*255) to a Zarr array",
+        metavar="PROBS.zarr|PROBS.tif",
+        help="also write class probabilities (uint8, round(p*255)): OME-Zarr (c,z,y,x) when it "
+        "ends in .zarr, else an ImageJ TIFF (z,c,x,y)",
     )
     p.add_argument(
         "--min-component-size",
@@ -72,6 +92,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="tile overlap fraction (default 0.25, Gaussian blending)",
     )
     p.add_argument("--device", default="auto")
+    add_quiet_argument(p)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser(
@@ -89,14 +110,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def cmd_ensembles(args: argparse.Namespace) -> int:
     from benchmark.inference.ensembles import run_ensembles
+    from benchmark.progress import set_quiet, write
 
+    set_quiet(args.quiet)
     result = run_ensembles(
         args.run_dir,
         max_k=args.max_k,
         draws=args.draws,
-        seed=args.seed,
+        seed=args.draw_seed,
         min_component_sizes=args.min_component_size,
         device=args.device,
+        log=write,
     )
     rows = []
     for _, r in result.best.iterrows():
@@ -152,7 +176,9 @@ def cmd_ensembles(args: argparse.Namespace) -> int:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from benchmark.inference.segment import segment_volume
+    from benchmark.progress import set_quiet, write
 
+    set_quiet(args.quiet)
     result = segment_volume(
         args.checkpoint,
         args.input,
@@ -161,6 +187,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         min_component_size=args.min_component_size,
         device=args.device,
         overlap=args.overlap,
+        level=args.level,
+        log=write,
     )
     total = sum(result.class_counts)
     shares = ", ".join(f"{c}: {n / total:.1%}" for c, n in enumerate(result.class_counts) if n)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.derived import instances_fingerprint, record_derived
 from analysis.files import atomic_output, atomic_write_parquet
 from analysis.metrics import confusion_matrix, score_confusion
 from benchmark.data.spec import DataSpec, load_data
@@ -133,6 +134,7 @@ def run_ensembles(
     seed: int = 0,
     min_component_sizes: Sequence[int] = (),
     device: str = "auto",
+    progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> EnsembleRun:
     """Scores top-k and random-k ensembles of every architecture of a run and writes the results.
@@ -145,7 +147,11 @@ def run_ensembles(
         min_component_sizes: also score each architecture's best ensemble after removing
             connected components smaller than these sizes (voxels, per class).
         device: where to run inference for instances without saved probabilities.
+        progress: a progress bar (members loaded, top-k curves, random-k draws); default: when
+            stderr is a terminal.
     """
+    from benchmark.progress import progress_bar
+
     run_dir = Path(run_dir)
     instances = pd.read_parquet(run_dir / "instances.parquet")
     meta = json.loads((run_dir / "run.json").read_text())
@@ -158,21 +164,34 @@ def run_ensembles(
     rng = np.random.default_rng(seed)
     rows, best_rows, pp_rows = [], [], []
     predictions: dict[str, np.ndarray] = {}
+    usable_by_arch = {
+        arch: instances[(instances["architecture"] == arch) & instances["status"].isin(USABLE)]
+        .dropna(subset=["eval_miou_all"])
+        .sort_values(["eval_miou_all", "seed"], ascending=[False, True])
+        for arch in meta["architectures"]
+    }
+    bar = progress_bar(
+        sum(len(u) + 1 + draws for u in usable_by_arch.values() if not u.empty),
+        "ensembles",
+        "step",
+        enabled=progress,
+    )
     for arch in meta["architectures"]:
-        usable = instances[(instances["architecture"] == arch) & instances["status"].isin(USABLE)]
-        usable = usable.dropna(subset=["eval_miou_all"]).sort_values(
-            ["eval_miou_all", "seed"], ascending=[False, True]
-        )
+        usable = usable_by_arch[arch]
         if usable.empty:
             log(f"{arch}: no usable instance, no ensembles")
             continue
         records = usable.to_dict("records")
         log(f"{arch}: probabilities of {len(records)} instance(s)")
-        members = [instance_probabilities(r, dataset, device) for r in records]
+        members = []
+        for r in records:
+            members.append(instance_probabilities(r, dataset, device))
+            bar.update()
         n = len(members)
         k_max = min(max_k or n, n)
         seeds = [int(r["seed"]) for r in records]
         top = ensemble_scores(members, dataset, order=range(k_max))
+        bar.update()
         for row in top:
             rows.append(
                 dict(
@@ -184,10 +203,10 @@ def run_ensembles(
                 )
             )
         # Random-k: the first k of random orders of all usable instances.
-        curves = [
-            ensemble_scores(members, dataset, order=rng.permutation(n)[:k_max])
-            for _ in range(draws)
-        ]
+        curves = []
+        for _ in range(draws):
+            curves.append(ensemble_scores(members, dataset, order=rng.permutation(n)[:k_max]))
+            bar.update()
         for k in range(1, k_max + 1):
             row = dict(architecture=arch, selection="random", k=k, draws=draws, members="")
             for metric in curves[0][0]:
@@ -236,8 +255,10 @@ def run_ensembles(
             f"{arch}: best top-k ensemble k = {best['k']}: eval MIoU(all) {best['eval_miou_all']:.4f}"
             + (f", test MIoU(org) {best['test_miou_org']:.4f}" if "test_miou_org" in best else "")
         )
+    bar.close()
     table = pd.DataFrame(rows)
     atomic_write_parquet(table, run_dir / "ensembles.parquet")
+    record_derived(run_dir, "ensembles", instances_fingerprint(instances))
     postprocess = pd.DataFrame(pp_rows)
     if not postprocess.empty:
         atomic_write_parquet(postprocess, run_dir / "postprocess.parquet")

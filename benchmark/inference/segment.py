@@ -1,15 +1,25 @@
 """Segment any volume with one trained instance or an ensemble, streaming slab by slab.
 
-The input is opened lazily (``benchmark.data.readers.open_array``), normalized to mean 0 / sd 1 with
-statistics gathered in one streaming pass, and predicted in z-slabs (``benchmark.infer``); each
-finished slab is written to the output TIFF (one page per z slice) and, optionally, to a Zarr
-array of class probabilities, so volumes larger than memory work. Removing small connected
+The input is opened lazily (``benchmark.data.readers.open_array``; an OME-Zarr image at any
+multiscale level), normalized to mean 0 / sd 1 with statistics gathered in one streaming pass, and
+predicted in z-slabs (``benchmark.inference.sliding_window``); each finished slab is written out at
+once, so volumes larger than memory work:
+
+- the segmentation (uint8 class ids): an OME-Zarr image when the output ends in ``.zarr``
+  (``benchmark.data.writers``; axes z, y, x, the input's voxel size when it has one), else a TIFF
+  with one page per z slice;
+- the class probabilities (optional, uint8 = round(p * 255)): an OME-Zarr image with axes
+  (c, z, y, x) when the path ends in ``.zarr``, else an ImageJ hyperstack TIFF ``(z, c, x, y)``
+  (z-major, so slabs append in order).
+
+Outputs are written under a temporary name and renamed when complete. Removing small connected
 components needs the whole segmentation and runs after streaming on the (uint8) result.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.readers import open_array
+from benchmark.data.readers import open_array, read_voxel_size
 from benchmark.data.volumes import DataError
 
 __all__ = ["SegmentResult", "segment_volume", "agreement"]
@@ -72,15 +82,29 @@ def segment_volume(
     device: str = "auto",
     overlap: float = 0.25,
     blend: str = "gaussian",
+    level: int | None = None,
+    progress: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> SegmentResult:
-    """Writes the argmax segmentation (uint8 TIFF) of ``input_spec`` by the mean class
-    probabilities of the ``checkpoints`` (one model, or an ensemble of same-window members)."""
-    import tifffile
+    """Writes the argmax segmentation of ``input_spec`` by the mean class probabilities of the
+    ``checkpoints`` (one model, or an ensemble of same-window members).
+
+    Args:
+        checkpoints: ``best.pt`` files of one or more instances.
+        input_spec: the image volume (any format of ``read_array``), ``(z, x, y)``.
+        output: the segmentation: ``*.zarr`` for OME-Zarr, anything else for TIFF.
+        probabilities: also write the class probabilities here (``*.zarr`` or TIFF).
+        min_component_size: remove connected components smaller than this per class.
+        device, overlap, blend: inference settings.
+        level: the multiscale level of an OME-Zarr input (default 0).
+        progress: a progress bar over slices (default: when stderr is a terminal).
+        log: receives the start line and, without a progress bar, one line per slab.
+    """
     import torch
 
     from benchmark.inference.postprocess import remove_small_components
     from benchmark.inference.sliding_window import InferenceSettings, predict_chunks
+    from benchmark.progress import progress_bar, progress_enabled
     from benchmark.training.checkpoints import load_checkpoint
     from benchmark.training.device import resolve_device
 
@@ -99,53 +123,56 @@ def segment_volume(
             f"ensemble members have different windows {sorted(windows)}; segment them separately"
         )
     (in_window, out_window) = windows.pop()
-    array = open_array(input_spec)
+    array = open_array(input_spec, level=level)
     if array.ndim != 3:
         raise DataError(
             f"{input_spec}: expected a 3D (z, x, y) volume, got shape {tuple(array.shape)}"
         )
     mean, sd = _streaming_stats(array)
     volume = _Normalized(array, mean, sd)
+    voxel_size = read_voxel_size(input_spec, level=level)
+    voxel_size = voxel_size if voxel_size is not None and len(voxel_size) == 3 else None
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp.tif")
-    probs_store = None
-    if probabilities is not None:
-        import zarr
-
-        probs_store = zarr.open_array(
-            str(probabilities),
-            mode="w",
-            shape=(n_classes, *volume.shape),
-            chunks=(
-                n_classes,
-                max(1, out_window[0]),
-                min(256, volume.shape[1]),
-                min(256, volume.shape[2]),
-            ),
-            dtype="uint8",
-        )
-        probs_store.attrs["description"] = "class probabilities * 255, axes (class, z, x, y)"
+    source = {"source": str(input_spec), "checkpoints": [str(c) for c in checkpoints]}
+    seg_out = _VolumeOutput(output, volume.shape, None, voxel_size, source)
+    probs_out = (
+        _VolumeOutput(Path(probabilities), volume.shape, n_classes, voxel_size, source)
+        if probabilities is not None
+        else None
+    )
     settings = InferenceSettings.for_device(dev, overlap=overlap, blend=blend)
     counts = np.zeros(n_classes, dtype=np.int64)
     log(f"segmenting {input_spec} {volume.shape} with {len(models)} model(s) on {dev}")
-    with tifffile.TiffWriter(tmp, bigtiff=np.prod(volume.shape) > 2**31) as writer:
+    shown = progress_enabled() if progress is None else progress
+    bar = progress_bar(volume.shape[0], "segment", "slice", enabled=shown)
+    try:
         for z0, z1, probs in predict_chunks(models, volume, in_window, out_window, settings, dev):
             labels = probs.argmax(dim=0).to(torch.uint8).cpu().numpy()
             counts += np.bincount(labels.ravel(), minlength=n_classes)
-            for plane in labels:
-                writer.write(plane, contiguous=True)
-            if probs_store is not None:
-                probs_store[:, z0:z1] = (probs * 255).round().to(torch.uint8).cpu().numpy()
-            log(f"  slices {z0}..{z1 - 1} of {volume.shape[0]}")
-    if min_component_size > 1:
-        segmentation = tifffile.imread(tmp)
-        segmentation = remove_small_components(segmentation, min_component_size, n_classes).astype(
-            np.uint8
-        )
-        counts = np.bincount(segmentation.ravel(), minlength=n_classes)
-        tifffile.imwrite(tmp, segmentation)
-    os.replace(tmp, output)
+            seg_out.write(z0, labels)
+            if probs_out is not None:
+                probs_out.write(z0, (probs * 255).round().to(torch.uint8).cpu().numpy())
+            bar.update(z1 - z0)
+            if not shown:
+                log(f"  slices {z0}..{z1 - 1} of {volume.shape[0]}")
+        bar.close()
+        if min_component_size > 1:
+            segmentation = seg_out.read()
+            segmentation = remove_small_components(
+                segmentation, min_component_size, n_classes
+            ).astype(np.uint8)
+            counts = np.bincount(segmentation.ravel(), minlength=n_classes)
+            seg_out.rewrite(segmentation)
+        seg_out.commit()
+        if probs_out is not None:
+            probs_out.commit()
+    except BaseException:
+        bar.close()
+        seg_out.discard()
+        if probs_out is not None:
+            probs_out.discard()
+        raise
     return SegmentResult(
         output,
         Path(probabilities) if probabilities else None,
@@ -154,6 +181,88 @@ def segment_volume(
         time.perf_counter() - started,
         tuple(int(c) for c in counts),
     )
+
+
+class _VolumeOutput:
+    """A uint8 volume written slab by slab under a temporary name, then renamed into place:
+    an OME-Zarr image for ``*.zarr``, else a TIFF. ``channels`` puts a class axis first in Zarr,
+    second (after z) in the TIFF, so that TIFF slabs append in z order."""
+
+    def __init__(
+        self,
+        path: Path,
+        shape: tuple[int, int, int],
+        channels: int | None,
+        voxel_size: tuple[float, ...] | None,
+        attributes: dict,
+    ) -> None:
+        self.path, self.shape, self.channels = path, shape, channels
+        self.zarr = path.suffix.lower() == ".zarr"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp" + ("" if self.zarr else ".tif"))
+        full = shape if channels is None else (channels, *shape)
+        if self.zarr:
+            from benchmark.data.writers import create_ome_zarr
+
+            description = (
+                "class ids (uint8), axes (z, y, x)"
+                if channels is None
+                else "class probabilities as round(p * 255) (uint8), axes (class, z, y, x)"
+            )
+            self.array = create_ome_zarr(
+                self.tmp,
+                full,
+                "uint8",
+                channel_axis=channels is not None,
+                voxel_size=voxel_size,
+                name=path.name.removesuffix(".zarr").removesuffix(".ome"),
+                attributes={"description": description, "densecell_bench": attributes},
+            )
+        else:
+            import tifffile
+
+            tiff_shape = shape if channels is None else (shape[0], channels, *shape[1:])
+            metadata = {"axes": "ZYX" if channels is None else "ZCYX"}
+            big = int(np.prod(tiff_shape)) >= 2**32 - 2**25
+            self.array = tifffile.memmap(
+                self.tmp,
+                shape=tiff_shape,
+                dtype=np.uint8,
+                bigtiff=big,
+                imagej=not big,
+                metadata=metadata,
+            )
+
+    def write(self, z0: int, block: np.ndarray) -> None:
+        """``block``: ``(z, x, y)``, or ``(c, z, x, y)`` with channels."""
+        z1 = z0 + block.shape[-3]
+        if self.zarr:
+            if self.channels is None:
+                self.array[z0:z1] = block
+            else:
+                self.array[:, z0:z1] = block
+        else:
+            self.array[z0:z1] = block if self.channels is None else np.moveaxis(block, 0, 1)
+
+    def read(self) -> np.ndarray:
+        return np.asarray(self.array[...])
+
+    def rewrite(self, volume: np.ndarray) -> None:
+        self.array[...] = volume
+
+    def commit(self) -> None:
+        if not self.zarr:
+            self.array.flush()
+            del self.array
+        if self.path.is_dir():
+            shutil.rmtree(self.path)
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.tmp.unlink(missing_ok=True)
 
 
 def agreement(

@@ -103,9 +103,9 @@ def test_segment_streams_an_ensemble(small_run, tmp_path, cli):
     assert out.returncode == 0, out.stderr
     seg = tifffile.imread(tmp_path / "seg.tif")
     assert seg.shape == volume.shape and seg.dtype == np.uint8 and seg.max() < 7
-    import zarr
+    from benchmark.data.readers import read_array
 
-    probs = zarr.open_array(str(tmp_path / "p.zarr"), mode="r")
+    probs = read_array(tmp_path / "p.zarr")  # an OME-Zarr image, axes (c, z, y, x)
     assert probs.shape == (7, *volume.shape)
     assert np.all(np.abs(probs[:, :2].astype(int).sum(axis=0) - 255) <= 7)  # rounding of 7 classes
     missing = cli(
