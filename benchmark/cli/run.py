@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from benchmark.cli.formatting import fmt_float, print_table
+from benchmark.progress import add_quiet_argument
+from benchmark.sweep.trackers import add_tracker_argument
 from benchmark.cli.options import (
     add_cluster_options,
     add_data_arguments,
@@ -68,6 +70,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--no-report", action="store_true", help="skip the analysis and HTML report at the end"
     )
+    add_tracker_argument(p)
+    add_quiet_argument(p)
     add_data_arguments(p)
     p.set_defaults(func=cmd_run)
 
@@ -82,9 +86,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_spec_from_options,
         data_spec_from_suite,
     )
+    from benchmark.progress import set_quiet, write
     from benchmark.sweep.driver import run_sweep
     from benchmark.sweep.suites import load_suite
+    from benchmark.sweep.trackers import check_trackers
 
+    set_quiet(args.quiet)
+    trackers = check_trackers(args.tracker)  # a missing package fails before Ray starts
     suite = load_suite(args.suite)
     if args.seed_list:
         seeds = args.seed_list
@@ -119,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_failures=args.max_failures,
         train_overrides=dict(args.option or []),
         plugins=getattr(args, "plugin", []),
+        trackers=trackers,
+        print_fn=write,
     )
     print()
     print(

@@ -16,6 +16,8 @@ from benchmark.cli.options import (
     parse_option,
     positive_int,
 )
+from benchmark.progress import add_quiet_argument
+from benchmark.sweep.trackers import add_tracker_argument
 
 __all__ = ["cmd_search", "register"]
 
@@ -143,6 +145,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="inline: seeds one by one in this process, without Ray (debugging)",
     )
     p.add_argument("--no-report", action="store_true", help="skip search-report.html")
+    add_tracker_argument(p)
+    add_quiet_argument(p)
     add_data_arguments(p)
     p.set_defaults(func=cmd_search)
 
@@ -153,8 +157,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         print(get_space(args.space).describe())
         return 0
+    from benchmark.progress import set_quiet, write
     from benchmark.search import SearchSettings, run_search
+    from benchmark.sweep.trackers import check_trackers
 
+    set_quiet(args.quiet)
+    trackers = check_trackers(args.tracker)  # a missing package fails before Ray starts
     if args.trials is not None and args.trials < (0 if args.resume else 1):
         raise ValueError(f"--trials must be positive, got {args.trials}")
     settings = SearchSettings(
@@ -194,6 +202,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         max_failures=args.max_failures,
         executor=args.executor,
         report=not args.no_report,
+        trackers=trackers,
+        print_fn=write,
     )
     cands = result.candidates
     print()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from benchmark.cli.formatting import print_table
+from benchmark.progress import add_quiet_argument
 from benchmark.cli.options import (
     add_data_arguments,
     add_profile_option,
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="architecture builder option; repeatable",
     )
     p.add_argument("--json", metavar="PATH", help="write the final result as JSON")
+    add_quiet_argument(p)
     add_data_arguments(p)
     p.set_defaults(func=cmd_train)
 
@@ -89,23 +91,31 @@ def _plan(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmark.data.spec import data_spec_from_options, load_data
+    from benchmark.progress import set_quiet, step_progress, write
     from benchmark.training.instance import train_instance
     from benchmark.training.planner import plan_data
+
+    set_quiet(args.quiet)
 
     plan = _plan(args)
     spec = plan_data(data_spec_from_options(data_options(args)), [plan])
     print(f"{plan.reason}; data: {spec.describe()}", flush=True)
     dataset = load_data(spec)
     out = Path(args.out or f"results/train/{Path(args.arch).stem}-seed{args.seed}")
-    result = train_instance(
-        plan.architecture,
-        args.seed,
-        dataset,
-        plan.config,
-        arch_overrides=plan.arch_options,
-        checkpoint_dir=out,
-        log=lambda line: print(line, flush=True),
-    )
+    progress, close = step_progress(0, f"{Path(args.arch).stem} seed {args.seed}")
+    try:
+        result = train_instance(
+            plan.architecture,
+            args.seed,
+            dataset,
+            plan.config,
+            arch_overrides=plan.arch_options,
+            checkpoint_dir=out,
+            log=write,
+            progress=progress,
+        )
+    finally:
+        close()
     best = result.best.eval
     test = f", test MIoU(org) {result.test.miou_org:.4f}" if result.test is not None else ""
     print(

@@ -82,7 +82,7 @@ import socket
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,8 @@ def run_search(
     command: str | None = None,
     train_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     print_fn: Callable[[str], None] = print,
+    trackers: Sequence[str] = (),
+    progress: bool | None = None,
 ) -> SearchResult:
     """Runs (or resumes) a seed-aware architecture search; see the module docstring.
 
@@ -215,6 +217,9 @@ def run_search(
         executor: ``ray``, or ``inline`` (seeds one after another in this process).
         report: write ``search-report.html``.
         train_fn: replaces :func:`train_seed` (tests; must be importable for Ray).
+        trackers: experiment trackers (``mlflow``, ``wandb``, ``tensorboard``) that receive every
+            finished seed and decided candidate (``benchmark.sweep.trackers.SearchTrackers``).
+        progress: a progress bar over candidates (default: when stderr is a terminal).
     """
     import optuna
 
@@ -341,7 +346,23 @@ def run_search(
                     f"searching {settings.trials} candidate(s) of space {settings.space!r} x {settings.seeds_per_candidate} seed(s) "
                     f"({base_config.profile} profile, {data.describe()}), {slots} seed(s) at a time; results in {search_dir}"
                 )
-            finished = driver.run()
+            from benchmark.sweep.trackers import search_trackers
+
+            tracking = search_trackers(
+                trackers,
+                search_dir,
+                meta["study_name"],
+                meta["settings"],
+                candidates=settings.trials,
+                decided=sum(c.state != "running" for c in driver.cands.values()),
+                progress=progress,
+            )
+            if tracking:
+                driver.event = tracking.wrap(driver.event, driver.cands)  # type: ignore[method-assign]
+            try:
+                finished = driver.run()
+            finally:
+                tracking.close()
             seeds, cands = driver.write_tables()
             pareto = driver.pareto_numbers()
     finally:

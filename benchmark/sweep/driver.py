@@ -123,6 +123,8 @@ def run_sweep(
     plugins: Sequence[str] = (),
     command: str | None = None,
     print_fn: Callable[[str], None] = print,
+    trackers: Sequence[str] = (),
+    progress: bool | None = None,
 ) -> SweepResult:
     """Trains every (architecture, seed) of ``suite`` as Ray Tune trials; see the module docstring.
 
@@ -142,6 +144,9 @@ def run_sweep(
             recorded as failed.
         train_overrides: TrainConfig fields applied to every architecture.
         plugins: modules registering architectures, imported by the driver and every worker.
+        trackers: experiment trackers (``mlflow``, ``wandb``, ``tensorboard``; see
+            ``benchmark.sweep.trackers``) added to the Tuner's callbacks.
+        progress: a progress bar over instances (default: when stderr is a terminal).
     """
     quiet_ray_env()
     import ray
@@ -221,6 +226,7 @@ def run_sweep(
         write_json(meta, run_dir / "run.json")
 
         from benchmark.sweep.callbacks import InstanceStopper, LiveView, ResultsWriter
+        from benchmark.sweep.trackers import sweep_callbacks
         from benchmark.sweep.trial import train_trial
 
         class_names = _class_names(data)
@@ -244,7 +250,15 @@ def run_sweep(
             tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
             # Callbacks and the stopper come back from the pickled run config; the live view is
             # the one thing that must be new (its counters).
-            _set_callbacks(tuner, [ResultsWriter(str(run_dir), class_names), view], stopper)
+            _set_callbacks(
+                tuner,
+                [
+                    ResultsWriter(str(run_dir), class_names),
+                    view,
+                    *sweep_callbacks(trackers, run_dir, suite.name, progress),
+                ],
+                stopper,
+            )
             tuner.fit()
 
         # 2) A new experiment for instances no experiment holds yet.
@@ -280,6 +294,7 @@ def run_sweep(
                     callbacks=[
                         ResultsWriter(str(run_dir), class_names),
                         LiveView(len(expected), already, print_fn),
+                        *sweep_callbacks(trackers, run_dir, suite.name, progress),
                     ],
                 ),
             )

@@ -71,6 +71,7 @@ def train_instance(
     on_eval: Callable[[EvalPoint], bool | None] | None = None,
     checkpoint_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> InstanceResult:
     """Trains instance ``seed`` of ``arch`` on ``dataset`` and scores it.
 
@@ -86,6 +87,8 @@ def train_instance(
         checkpoint_dir: where ``best.pt`` and ``last.pt`` go; if ``last.pt`` is already there (a
             resumed instance), training continues from it exactly.
         log: receives one progress line per evaluation point.
+        progress: called as ``progress(step, total_steps)`` after every step (and once at the
+            start); it gets plain ints and reads nothing from the device, so it adds no host sync.
 
     Returns:
         The instance's result; ``status`` is ``"finished"`` or ``"early_stopped"``.
@@ -187,6 +190,8 @@ def train_instance(
     loss_count = 0
     rate_mark = (time.perf_counter(), step)
     stopped_early = False
+    if progress is not None:
+        progress(step, total_steps)
     with torch.random.fork_rng(devices=[device] if fast else []):
         # Dropout (DeepLab, DeepVess) draws from the global generator: seed it from the instance.
         torch.manual_seed(weight_seed)
@@ -228,6 +233,8 @@ def train_instance(
                 loss_sum += loss
                 loss_count += 1
                 step += 1
+                if progress is not None:
+                    progress(step, total_steps)
                 last_step = step >= total_steps
                 if step % eval_every and not last_step:
                     continue
