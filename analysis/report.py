@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.analyze import AnalysisReport, analyze
+from analysis.derived import record_derived, stale_outputs
 from analysis.distributions import kde
 from analysis.files import atomic_write_text
 from analysis.io import VALID_STATUSES, InstanceTable, load_instances, natural_key
@@ -325,6 +326,13 @@ def build_report(
     )
     if analysis is not None:
         notes += list(analysis.notes)
+    if run_dir_path is not None:
+        stale = stale_outputs(run_dir_path)
+        if "ensembles" in stale:
+            notes.append(
+                f"stale: {stale['ensembles']}; the ensemble curves and Table 1(a) may not match "
+                f"the instances (rebuild: python -m benchmark ensembles {run_dir_path})"
+            )
     page.section("notes", "Notes", _notes_section(notes, analysis))
 
     title = _title(table, source)
@@ -332,6 +340,8 @@ def build_report(
     text = page.render(title, _subtitle(table, analysis, elapsed))
     path = atomic_write_text(out, text)
     path.chmod(0o644)  # the temporary file was private (mkstemp); a report is meant to be shared
+    if is_dir and Path(out).resolve() == (source / "report.html").resolve():
+        record_derived(source, "report")
     return path
 
 

@@ -29,6 +29,7 @@ from architectures.layers import as_kernel3, init_weights
 
 __all__ = [
     "ArchitectureEntry",
+    "ArchitectureOptionError",
     "UnknownArchitectureError",
     "build",
     "get_entry",
@@ -40,6 +41,11 @@ __all__ = [
 ENTRY_POINT_GROUP = "densecell_bench.architectures"
 
 Window = tuple[int, int, int]
+
+
+class ArchitectureOptionError(TypeError, ValueError):
+    """A builder option the architecture does not accept (a ValueError for the CLI, a TypeError
+    like any bad keyword argument)."""
 
 
 class UnknownArchitectureError(KeyError):
@@ -237,7 +243,7 @@ def build(
             model = entry.builder(**overrides)
     except TypeError as exc:
         accepted = ", ".join(sorted(entry.defaults)) or "none"
-        raise TypeError(f"{name}: {exc} (accepted options: {accepted})") from exc
+        raise ArchitectureOptionError(f"{name}: {exc} (accepted options: {accepted})") from exc
     if str(device) == "meta":
         return model
     model = model.to_empty(device="cpu")

@@ -1,138 +1,29 @@
 """Command line: ``python -m benchmark <command>``. Each command parses, calls one library
-function and prints; everything here is callable from Python."""
+function and prints; everything here is callable from Python.
+
+Errors: a user error (bad option, missing file, bad data, a refused resume, a locked folder) is
+one line on stderr and exit code 2; anything else is a bug: a short message names the file that
+holds its traceback (exit code 1), and ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import errno
 import importlib
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
-from benchmark.cli.formatting import fmt_int, fmt_shape, print_table
-from benchmark.cli.options import parse_option, parse_window
-
-__all__ = ["main"]
-
-
-# ---------------------------------------------------------------------------------------- list
-def cmd_list(args: argparse.Namespace) -> int:
-    from architectures import get_entry, list_architectures, summarize
-
-    names = list_architectures(args.pattern)
-    if not names:
-        print(f"no architecture matches {args.pattern!r}", file=sys.stderr)
-        return 1
-    rows = []
-    for name in names:
-        entry = get_entry(name)
-        s = summarize(name)
-        paper = (
-            ""
-            if entry.paper_params is None
-            else ("=paper" if entry.paper_params == s.params else f"paper {entry.paper_params:,}")
-        )
-        rows.append(
-            (
-                name,
-                entry.family,
-                fmt_int(s.params),
-                paper,
-                f"{fmt_shape(s.input_shape)} -> {fmt_shape(s.output_shape)}",
-                entry.description,
-            )
-        )
-    header = ("name", "family", "parameters", "", "input -> output (c,z,x,y)", "description")
-    print_table(header, rows)
-    return 0
-
-
-# ------------------------------------------------------------------------------------ describe
-def cmd_describe(args: argparse.Namespace) -> int:
-    from architectures import get_entry, summarize
-
-    entry = get_entry(args.name)
-    options = dict(args.option or [])
-    if args.width is not None:
-        options["width"] = args.width
-    s = summarize(args.name, args.window, **options)
-    print(f"{entry.name} ({entry.family}): {entry.description}")
-    if options:
-        print("options: " + ", ".join(f"{k}={v}" for k, v in options.items()))
-    rows = [
-        (
-            r.name,
-            r.kind,
-            r.kernel,
-            fmt_shape(r.output_shape),
-            fmt_int(r.params) if r.params else "",
-            f"{r.flops / 1e9:.3f}" if r.flops else "",
-        )
-        for r in s.layers
-    ]
-    print_table(
-        ("layer", "type", "kernel", "output (c,z,x,y)", "params", "GFLOP"), rows, right=(4, 5)
-    )
-    print()
-    print(f"input   {fmt_shape(s.input_shape)}")
-    print(f"output  {fmt_shape(s.output_shape)}  (outputs: {', '.join(s.outputs)})")
-    print(
-        f"parameters  {fmt_int(s.params)}"
-        + (f"  (paper: {entry.paper_params:,})" if entry.paper_params else "")
-    )
-    print(f"forward GFLOP per window  {s.gflops:.2f}")
-    if entry.train_defaults:
-        print(
-            "training defaults: " + ", ".join(f"{k}={v}" for k, v in entry.train_defaults.items())
-        )
-    return 0
-
-
-# ---------------------------------------------------------------------------------------- main
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--plugin",
-        action="append",
-        default=argparse.SUPPRESS,
-        metavar="MODULE",
-        help="import MODULE (dotted path, .py file or architecture spec .toml) to register architectures; repeatable",
-    )
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark",
-        description="densecell-bench: seed-aware benchmarking of 2D-3D segmentation networks.",
-        parents=[common],
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("list", parents=[common], help="list registered architectures")
-    p.add_argument("pattern", nargs="?", default="*", help="shell wildcard, e.g. '2d3d_*'")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser(
-        "describe", parents=[common], help="layer table, parameters and FLOPs of one architecture"
-    )
-    p.add_argument("name", help="registered name or architecture spec .toml")
-    p.add_argument(
-        "--window", type=parse_window, help="input window Z,X,Y (default: the architecture's)"
-    )
-    p.add_argument("--width", type=float, help="channel width multiplier")
-    p.add_argument(
-        "--option",
-        action="append",
-        type=parse_option,
-        metavar="KEY=VALUE",
-        help="builder option override; repeatable",
-    )
-    p.set_defaults(func=cmd_describe)
-
-    for module in COMMAND_MODULES:
-        importlib.import_module(module).register(sub, common)
-    return parser
-
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # Each module defines ``register(subparsers, common_parent)`` adding its sub-commands; they import
 # their heavy dependencies (torch, ray, plotly) inside the command functions, so ``--help`` is fast.
 COMMAND_MODULES: list[str] = [
+    "benchmark.cli.architectures",
     "benchmark.cli.train",
     "benchmark.cli.run",
     "benchmark.cli.inference",
@@ -142,9 +33,43 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--plugin",
+        action="append",
+        default=argparse.SUPPRESS,
+        metavar="MODULE",
+        help="import MODULE (dotted path, .py file or architecture spec .toml) to register architectures; repeatable",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="densecell-bench: seed-aware benchmarking of 2D-3D segmentation networks.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub, common)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that are the user's to fix: reported in one line."""
+    from benchmark.records.lock import FolderLocked
+
+    return (KeyError, ValueError, FileNotFoundError, ImportError, FolderLocked, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
     try:
         plugins = getattr(args, "plugin", [])
         if plugins:  # importing the registry imports torch: only when needed
@@ -156,8 +81,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (KeyError, ValueError, TypeError, FileNotFoundError, ImportError, OSError) as exc:
-        if getattr(args, "debug", False):
+    except _user_errors() as exc:
+        if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_describe(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if debug:
+            raise
+        path = _save_traceback(exc)
+        print(
+            f"error: an internal error ({type(exc).__name__}: {exc}); the traceback is in {path} "
+            "(or rerun with --debug)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a user error; a full disk says so, whatever the library's wording."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return f"the disk is full{where}; free space and rerun (nothing half-written was kept)"
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def _save_traceback(exc: BaseException) -> Path:
+    folder = Path(tempfile.gettempdir()) / "densecell-bench-errors"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}-{type(exc).__name__}.txt"
+    path.write_text(
+        f"python -m benchmark {' '.join(sys.argv[1:])}\n\n"
+        + "".join(traceback.format_exception(exc))
+    )
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from benchmark.cli.options import add_statistics_options, statistics_kwargs
 
@@ -40,13 +41,23 @@ def register(
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.analyze import analyze, format_report, write_json
+    from analysis.derived import record_derived, stale_outputs
 
+    run_dir = Path(args.path) if Path(args.path).is_dir() else None
+    stale = stale_outputs(run_dir) if run_dir is not None else {}
     report = analyze(
         args.path,
         **statistics_kwargs(args),
         out_dir=args.out,
     )
     sys.stdout.write(format_report(report))
+    if "ensembles" in stale:
+        print(
+            f"note: {stale['ensembles']}: Table 1(a) shows those ensembles; "
+            f"rebuild them with: python -m benchmark ensembles {run_dir}"
+        )
+    if run_dir is not None and args.out is None:
+        record_derived(run_dir, "analysis")
     if args.json:
         print(f"wrote {write_json(report, args.json)}")
     return 0

@@ -96,7 +96,7 @@ def add_cluster_options(
 
 
 def add_statistics_options(p: argparse.ArgumentParser) -> None:
-    """--reference, --metric, --correction, --seed and --resamples of ``analyze`` and ``report``."""
+    """--reference, --metric, --correction, --bootstrap-seed and --resamples of ``analyze`` and ``report``."""
     p.add_argument(
         "--reference",
         metavar="ARCH",
@@ -115,8 +115,8 @@ def add_statistics_options(p: argparse.ArgumentParser) -> None:
         help="family-wise correction (default: holm)",
     )
     p.add_argument(
-        "--seed",
-        type=int,
+        "--bootstrap-seed",
+        type=non_negative_int,
         default=0,
         help="seed of every bootstrap/permutation stream (default: 0)",
     )
@@ -136,7 +136,7 @@ def statistics_kwargs(args: argparse.Namespace) -> dict:
         reference=args.reference,
         metric=args.metric,
         correction=args.correction,
-        seed=args.seed,
+        seed=args.bootstrap_seed,
         n_resamples=args.resamples,
     )
 

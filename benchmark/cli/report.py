@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from benchmark.cli.options import add_statistics_options, statistics_kwargs
 
@@ -34,9 +35,16 @@ def register(
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.derived import stale_outputs
     from analysis.report import build_report
 
     started = time.perf_counter()
+    run_dir = Path(args.path)
+    if run_dir.is_dir() and "ensembles" in stale_outputs(run_dir):
+        from benchmark.inference.ensembles import run_ensembles
+
+        print(f"{stale_outputs(run_dir)['ensembles']}: rebuilding the ensembles", flush=True)
+        run_ensembles(run_dir, log=lambda line: None)
     path = build_report(
         args.path,
         args.out,

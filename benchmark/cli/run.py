@@ -6,15 +6,16 @@ import argparse
 from pathlib import Path
 
 from benchmark.cli.formatting import fmt_float, print_table
-from benchmark.progress import add_quiet_argument
-from benchmark.sweep.trackers import add_tracker_argument
 from benchmark.cli.options import (
     add_cluster_options,
     add_data_arguments,
     add_profile_option,
     data_options,
     parse_option,
+    positive_int,
 )
+from benchmark.progress import add_quiet_argument
+from benchmark.sweep.trackers import add_tracker_argument
 
 
 def _seed_list(text: str) -> list[int]:
@@ -70,6 +71,44 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument(
         "--no-report", action="store_true", help="skip the analysis and HTML report at the end"
     )
+    p.add_argument(
+        "--reference",
+        metavar="ARCH",
+        help="architecture compared with the others (default: 2d3d_3x3x3 if in the suite, "
+        "else its first)",
+    )
+    g = p.add_argument_group(
+        "sequential seeds (--until-decided; see docs/sequential.md)",
+        "Train paired seeds in rounds and stop each comparison with the reference as soon as a "
+        "group-sequential test (valid under this optional stopping) decides it.",
+    )
+    g.add_argument(
+        "--until-decided",
+        action="store_true",
+        help="add seeds round by round until every comparison is decided (or --max-seeds)",
+    )
+    g.add_argument(
+        "--min-seeds", type=positive_int, default=5, help="seeds of the first look (default 5)"
+    )
+    g.add_argument(
+        "--max-seeds",
+        type=positive_int,
+        default=26,
+        help="most seeds per architecture (default 26)",
+    )
+    g.add_argument(
+        "--round", type=positive_int, default=3, help="seeds added per round (default 3)"
+    )
+    g.add_argument(
+        "--min-effect",
+        type=float,
+        metavar="D",
+        help="futility margin: a comparison whose interval excludes differences larger than D "
+        "in eval MIoU(all) is decided as 'no difference as large as D' (default: none)",
+    )
+    g.add_argument(
+        "--alpha", type=float, default=0.05, help="family-wise error rate (default 0.05)"
+    )
     add_tracker_argument(p)
     add_quiet_argument(p)
     add_data_arguments(p)
@@ -112,9 +151,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             data = data_spec_from_suite(suite.data, Path(suite.source).parent)
         except ValueError as exc:
             raise ValueError(f"suite {suite.source}: {exc}") from None
+    sequential = None
+    if args.until_decided:
+        from analysis.sequential import SequentialDesign
+
+        if args.seeds is not None:
+            raise ValueError(
+                "--until-decided chooses the number of seeds; use --max-seeds, not --seeds"
+            )
+        seeds = args.seed_list or list(range(args.max_seeds))
+        sequential = SequentialDesign(
+            alpha=args.alpha,
+            min_seeds=args.min_seeds,
+            max_seeds=args.max_seeds,
+            round_size=args.round,
+            min_effect=args.min_effect,
+        )
     result = run_sweep(
         suite,
         seeds,
+        sequential=sequential,
+        reference=args.reference,
         profile=profile,
         data=data,
         results_root=args.results,
@@ -163,16 +220,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return 1
     if not args.no_report:
-        _analysis_and_report(result.run_dir)
+        _analysis_and_report(result.run_dir, args.reference)
+    else:
+        from analysis.derived import stale_outputs
+
+        for why in stale_outputs(result.run_dir).values():
+            print(f"stale (--no-report): {why}")
     print("next:")
     print(f"  python -m benchmark analyze {result.run_dir}")
     print(f"  python -m benchmark report {result.run_dir}")
     return 0
 
 
-def _analysis_and_report(run_dir: Path) -> None:
+def _analysis_and_report(run_dir: Path, reference: str | None) -> None:
     """Ensembles, statistics and the HTML report at the end of a complete run."""
     from analysis.analyze import analyze
+    from analysis.derived import record_derived
     from benchmark.inference.ensembles import run_ensembles
 
     print("\nscoring ensembles (top-k and random-k) ...", flush=True)
@@ -181,7 +244,8 @@ def _analysis_and_report(run_dir: Path) -> None:
         print(
             f"  {row.architecture}: best top-k ensemble k = {row.k}, eval MIoU(all) {row.eval_miou_all:.4f}"
         )
-    report = analyze(run_dir)
+    report = analyze(run_dir, reference=reference)
+    record_derived(run_dir, "analysis")
     print("\ncomparisons (eval MIoU(all) of the best checkpoints, paired seeds):")
     for line in report.verdicts():
         print(f"  {line}")

@@ -1,4 +1,4 @@
-"""``train`` (one instance) and ``perf`` (step-time benchmark)."""
+"""``train``: one instance (``perf`` lives in ``benchmark.cli.doctor``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from benchmark.cli.formatting import print_table
-from benchmark.progress import add_quiet_argument
 from benchmark.cli.options import (
     add_data_arguments,
     add_profile_option,
     data_options,
+    non_negative_int,
     parse_option,
     parse_window,
+    positive_int,
 )
+from benchmark.progress import add_quiet_argument
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -24,15 +25,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--arch", required=True, help="registered name or architecture spec .toml")
     p.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="instance seed (data presentation and weights; default 0)",
     )
     add_profile_option(p, "auto", "auto = paper on CUDA, quick otherwise")
     p.add_argument(
-        "--out", metavar="DIR", help="checkpoint directory (default results/train/ARCH-seedN)"
+        "--out",
+        metavar="DIR",
+        help="checkpoint directory (default results/train/ARCH-seedN-<configuration hash>); "
+        "an instance of the same configuration there is resumed, another one is refused",
     )
-    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--max-steps", type=positive_int, help="stop after this many steps")
     p.add_argument("--window", type=parse_window, help="training window Z,X,Y")
     p.add_argument("--width", type=float, help="channel width multiplier")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
@@ -56,21 +60,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_data_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser(
-        "perf",
-        parents=[common],
-        help="training step time, TFLOP/s and memory: fast path vs eager fp32",
-    )
-    p.add_argument("--arch", required=True)
-    p.add_argument("--window", type=parse_window, help="window Z,X,Y (default: the architecture's)")
-    p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--steps", type=int, default=30, help="timed steps per mode (median reported)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--compile", action="store_true", help="also torch.compile the fast path")
-    p.set_defaults(func=cmd_perf)
-
 
 def _plan(args: argparse.Namespace):
     from benchmark.training.planner import plan_training
@@ -92,6 +81,7 @@ def _plan(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from benchmark.data.spec import data_spec_from_options, load_data
     from benchmark.progress import set_quiet, step_progress, write
+    from benchmark.records.identity import identity_hash
     from benchmark.training.instance import train_instance
     from benchmark.training.planner import plan_data
 
@@ -101,7 +91,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = plan_data(data_spec_from_options(data_options(args)), [plan])
     print(f"{plan.reason}; data: {spec.describe()}", flush=True)
     dataset = load_data(spec)
-    out = Path(args.out or f"results/train/{Path(args.arch).stem}-seed{args.seed}")
+    # The default folder is keyed by the configuration: another option, data or architecture
+    # never lands in (or resumes) an earlier instance's folder.
+    key = identity_hash(plan.identity(dataset))
+    out = Path(args.out or f"results/train/{plan.architecture}-seed{args.seed}-{key}")
     progress, close = step_progress(0, f"{Path(args.arch).stem} seed {args.seed}")
     try:
         result = train_instance(
@@ -126,57 +119,4 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         row = result.row(dataset.class_names)
         Path(args.json).write_text(json.dumps(row, indent=2, default=str))
-    return 0
-
-
-def cmd_perf(args: argparse.Namespace) -> int:
-    import torch
-
-    from architectures import get_entry, summarize
-    from benchmark.training.device import resolve_device
-    from benchmark.training.perf import measure
-
-    device = resolve_device(args.device)
-    window = args.window or get_entry(args.arch).window
-    s = summarize(args.arch, window, width=args.width)
-    where = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU ({torch.get_num_threads()} threads)"
-    )
-    print(
-        f"{args.arch} at window {tuple(window)}, width {args.width}, batch {args.batch_size} on {where}: {s.params:,} parameters, {s.gflops:.1f} forward GFLOP per window"
-    )
-    if device.type != "cuda":
-        print(
-            "note: no CUDA device, so the fast path is the CPU's fp32 path; GPU figures need a GPU"
-        )
-    results = measure(
-        args.arch,
-        window,
-        width=args.width,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        warmup=args.warmup,
-        device=args.device,
-        compile=args.compile,
-    )
-    rows = [
-        (
-            r.mode,
-            f"{r.step_ms:.2f}",
-            f"{r.steps_per_s:.2f}",
-            f"{r.train_tflops:.2f}",
-            f"{r.infer_ms:.2f}",
-            f"{r.peak_memory_gib:.2f}",
-        )
-        for r in results
-    ]
-    print_table(
-        ("mode", "step ms", "steps/s", "train TFLOP/s", "forward ms", "peak GiB"),
-        rows,
-        right=(1, 2, 3, 4, 5),
-    )
-    if len(results) == 2:
-        print(f"speed-up of the fast path: {results[1].step_ms / results[0].step_ms:.2f}x")
     return 0

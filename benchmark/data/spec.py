@@ -21,6 +21,8 @@ __all__ = [
     "data_options_given",
     "data_spec_from_options",
     "data_spec_from_suite",
+    "dataset_fingerprint",
+    "file_fingerprint",
     "load_data",
     "parse_class_list",
 ]
@@ -96,6 +98,91 @@ class DataSpec:
         )
 
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies these data: the phantom's generating parameters, or each file's path,
+        size, modification time and a content hash of a sample of its bytes."""
+        if self.kind == "phantom":
+            from benchmark.data.phantom import GENERATOR_VERSION
+
+            return {
+                "kind": "phantom",
+                "generator": GENERATOR_VERSION,
+                "size": self.profile,
+                "seed": self.seed,
+                "min_xy": self.min_xy,
+            }
+        files = {key: getattr(self, key) for key in (*VOLUME_FIELDS, "color_table")}
+        if self.kind == "platelet":
+            from benchmark.data.platelet import PLATELET_LAYOUT
+
+            root = Path(self.data_dir or ".")
+            for split in ("train", "eval", "test"):
+                for key, rel in zip(("image", "labels"), PLATELET_LAYOUT[split]):
+                    if (root / rel).exists() and not files.get(f"{split}_{key}"):
+                        files[f"{split}_{key}"] = str(root / rel)
+        out: dict[str, Any] = {"kind": self.kind}
+        out["files"] = {k: file_fingerprint(v) for k, v in sorted(files.items()) if v}
+        out["org_classes"] = list(self.org_classes) if self.org_classes else None
+        out["n_classes"] = self.n_classes
+        return out
+
+
+def file_fingerprint(spec: str | Path, sample_bytes: int = 1 << 20) -> dict[str, Any]:
+    """Path, size, modification time and the SHA-256 of up to three ``sample_bytes`` pieces (start,
+    middle, end) of a file; a folder (Zarr) is fingerprinted by its files' names, sizes and
+    times. An HDF5 ``file.h5:dataset`` suffix is kept in the path."""
+    import hashlib
+
+    from benchmark.data.readers import split_spec
+
+    path, key = split_spec(spec)
+    record: dict[str, Any] = {"path": str(spec)}
+    if not path.exists():
+        record["missing"] = True
+        return record
+    digest = hashlib.sha256()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        for f in files:
+            st = f.stat()
+            digest.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+        record.update(size=sum(f.stat().st_size for f in files), mtime=path.stat().st_mtime_ns)
+    else:
+        st = path.stat()
+        with open(path, "rb") as handle:
+            for offset in sorted({0, max(0, st.st_size // 2), max(0, st.st_size - sample_bytes)}):
+                handle.seek(offset)
+                digest.update(handle.read(sample_bytes))
+        record.update(size=st.st_size, mtime=st.st_mtime_ns)
+    record["sample_sha256"] = digest.hexdigest()[:16]
+    return record
+
+
+def dataset_fingerprint(dataset: Dataset) -> dict[str, Any]:
+    """The fingerprint ``load_data`` attached to ``dataset``; for a dataset built in Python, a
+    content hash of its arrays (computed once and kept in its metadata)."""
+    import hashlib
+
+    import numpy as np
+
+    if "fingerprint" not in dataset.metadata:
+        digest = hashlib.sha256()
+        for split, volume in dataset.volumes().items():
+            digest.update(f"{split}:{volume.image.shape}".encode())
+            digest.update(np.ascontiguousarray(volume.image).tobytes())
+            digest.update(np.ascontiguousarray(volume.labels).tobytes())
+            if volume.labeled is not None:
+                digest.update(np.ascontiguousarray(volume.labeled).tobytes())
+        dataset.metadata["fingerprint"] = {
+            "kind": "arrays",
+            "name": dataset.name,
+            "sha256": digest.hexdigest()[:16],
+            "class_names": list(dataset.class_names),
+            "org_classes": list(dataset.org_classes),
+        }
+    return dataset.metadata["fingerprint"]
+
+
 _LOADED: dict[DataSpec, Dataset] = {}
 
 
@@ -145,6 +232,7 @@ def load_data(spec: DataSpec) -> Dataset:
         )
     else:
         raise ValueError(f"unknown data kind {spec.kind!r}")
+    dataset.metadata["fingerprint"] = spec.fingerprint()
     _LOADED.clear()
     _LOADED[spec] = dataset
     return dataset

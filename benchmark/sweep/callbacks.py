@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmark.records import FINAL_STATUSES, write_table
+from benchmark.records import FINAL_STATUSES, final_keys, write_table
+from benchmark.records.rows import curve_row, instance_row
 from benchmark.sweep.ray_session import quiet_ray_env
 from benchmark.training.results import EarlyStopRule
 
@@ -50,9 +51,16 @@ class ResultsWriter(tune.Callback):
             for row in pd.read_parquet(run / "instances.parquet").to_dict("records"):
                 key = (row["architecture"], int(row["seed"]))
                 self._rows[key] = row
+                if not isinstance(row.get("work_dir"), str):  # None or NaN from parquet
+                    row["work_dir"] = None
                 if row["status"] in FINAL_STATUSES:
                     self._final_earlier.add(key)
-                elif row.get("work_dir"):  # an attempt killed with the driver
+                    if row["work_dir"]:
+                        # Final, but the driver died before the trial's completion was handled:
+                        # its live folder is left over (Ray persisted the checkpoints).
+                        _remove_work_dir(row["work_dir"])
+                        row["work_dir"] = None
+                elif row["work_dir"]:  # an attempt killed with the driver
                     self._work_dirs.setdefault(key, set()).add(row["work_dir"])
         if (run / "curves.parquet").is_file():
             for row in pd.read_parquet(run / "curves.parquet").to_dict("records"):
@@ -89,22 +97,9 @@ class ResultsWriter(tune.Callback):
             return
         if result.get("work_dir"):
             self._work_dirs.setdefault(key, set()).add(result["work_dir"])
-        curve = {"architecture": key[0], "seed": key[1]}
-        for name in (
-            "step",
-            "epoch",
-            "train_loss",
-            "lr",
-            "elapsed_s",
-            "eval_miou_all",
-            "eval_miou_org",
-        ):
-            curve[name] = result.get(name)
-        curve.update({k: v for k, v in result.items() if k.startswith("eval_iou_")})
-        self._curves[(key[0], key[1], int(result["step"]))] = curve
-        self._rows[key] = self._row(trial, result, "finished" if result.get("done") else "running")
-        if result.get("done"):
-            self._rows[key]["status"] = result.get("status", "finished")
+        self._curves[(key[0], key[1], int(result["step"]))] = curve_row(*key, result)
+        status = result.get("status", "finished") if result.get("done") else "running"
+        self._rows[key] = self._row(trial, result, status)
         self.flush()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -121,8 +116,7 @@ class ResultsWriter(tune.Callback):
         # trial's own attempt removes its folder itself. Ray has persisted their files as
         # checkpoints. On another node the path does not exist here: nothing happens.
         for folder in self._work_dirs.pop(key, ()):
-            if Path(folder).name.startswith("dcb-"):
-                shutil.rmtree(folder, ignore_errors=True)
+            _remove_work_dir(folder)
         if key in self._rows:
             self._rows[key]["work_dir"] = None
         self._event(
@@ -159,30 +153,16 @@ class ResultsWriter(tune.Callback):
 
     def _row(self, trial: Any, result: dict, status: str) -> dict[str, Any]:
         inst = trial.config["instance"]
-        row: dict[str, Any] = {
-            "architecture": inst["arch"],
-            "seed": int(inst["seed"]),
-            "status": status,
-            "error": None,
-        }
-        for key, value in result.items():
-            if key.startswith("best_eval_"):
-                row[key[len("best_") :]] = value
-            elif key.startswith("test_"):
-                row[key] = value
-        row["final_eval_miou_all"] = result.get("eval_miou_all")
-        row["final_eval_miou_org"] = result.get("eval_miou_org")
-        row["best_step"] = result.get("best_step")
-        row["steps"] = result.get("step")
-        row["epochs"] = result.get("epoch")
-        row["params"] = result.get("params")
-        row["wall_time_s"] = result.get("elapsed_s")
-        row["trial_id"] = trial.trial_id
-        row["node_id"] = result.get("node_id")
-        row["resumed_from_step"] = result.get("resumed_from", 0)
-        row["work_dir"] = result.get("work_dir")
-        row.update(self._checkpoint_paths(trial))
-        return row
+        return instance_row(
+            inst["arch"],
+            inst["seed"],
+            result,
+            status=status,
+            trial_id=trial.trial_id,
+            node_id=result.get("node_id"),
+            work_dir=result.get("work_dir"),
+            **self._checkpoint_paths(trial),
+        )
 
     def flush(self) -> None:
         run = Path(self.run_dir)
@@ -200,19 +180,26 @@ class ResultsWriter(tune.Callback):
 
 class LiveView(tune.Callback):
     """One status line per change, at most every few seconds: done / running / pending /
-    failed and the best eval MIoU(all) per architecture so far."""
+    failed and the best eval MIoU(all) per architecture so far.
+
+    The counts come from the run folder when the experiment (re)starts (``run.json``'s latest
+    invocation lists the instances it expects; ``instances.parquet`` which are final), so a view
+    restored with its Tune experiment counts right without being rebuilt.
+    """
 
     def __init__(
         self,
-        total: int,
-        already_done: int,
-        print_fn: Callable[[str], None],
+        run_dir: str,
+        experiment: str,
+        print_fn: Callable[[str], None] = print,
         min_interval_s: float = 5.0,
     ) -> None:
-        self.total = total
-        self.already_done = already_done
+        self.run_dir = run_dir
+        self.experiment = experiment
         self.print_fn = print_fn
         self.min_interval_s = min_interval_s
+        self.total = 0
+        self.already_done = 0
         self._last = 0.0
         self._best: dict[str, float] = {}
         self._started = time.monotonic()
@@ -221,6 +208,17 @@ class LiveView(tune.Callback):
     def setup(self, **info: Any) -> None:
         self._started = time.monotonic()
         self._last = 0.0
+        run = Path(self.run_dir)
+        meta = json.loads((run / "run.json").read_text())
+        expected = {(a, int(s)) for a, s in meta["invocations"][-1].get("expected", [])}
+        self.total = len(expected)
+        # Counted from the trials of this experiment as they end; the rest were final before.
+        (held,) = [
+            {(a, int(s)) for a, s in e["instances"]}
+            for e in meta["experiments"]
+            if e["name"] == self.experiment
+        ]
+        self.already_done = len((final_keys(run) & expected) - held)
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
@@ -268,11 +266,23 @@ class InstanceStopper(tune.Stopper):
             return True
         rule = self.rules.get(result.get("architecture"))
         return bool(
-            rule and rule(result.get("epoch", 0.0), result.get("best_eval_miou_all", float("nan")))
+            rule
+            and rule(
+                result.get("epoch", 0.0),
+                result.get("best_eval_miou_all", float("nan")),
+                result.get("eval_miou_all"),
+            )
         )
 
     def stop_all(self) -> bool:
         return False
+
+
+def _remove_work_dir(folder: str) -> None:
+    """Removes a trial's live checkpoint folder (``benchmark.sweep.trial``); on another node the
+    path does not exist here and nothing happens."""
+    if Path(folder).name.startswith("dcb-"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _trial_error(trial: Any) -> str:

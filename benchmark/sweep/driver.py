@@ -23,6 +23,7 @@ before the report that triggers it, so stopped instances are complete rows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shlex
@@ -36,8 +37,18 @@ from typing import Any
 import pandas as pd
 
 from benchmark.data.spec import DataSpec
-from benchmark.records import environment_record, final_keys, resolve_run_dir, write_json
-from benchmark.sweep.ray_session import connect_ray, quiet_ray_env
+from benchmark.records import (
+    FINAL_STATUSES,
+    SCORED_STATUSES,
+    environment_record,
+    final_keys,
+    resolve_run_dir,
+    write_json,
+    write_table,
+)
+from benchmark.records.identity import IdentityMismatch, identity_differences, identity_hash
+from benchmark.records.lock import folder_lock
+from benchmark.sweep.ray_session import connect_ray
 from benchmark.sweep.resources import default_gpus_per_trial, estimate_instance_memory_gib
 from benchmark.sweep.suites import Suite
 from benchmark.training.planner import TrainingPlan, plan_data, plan_training
@@ -85,12 +96,8 @@ def plan_instances(
     gpus: float,
 ) -> tuple[list[dict[str, Any]], dict[str, TrainingPlan]]:
     """The parameter space entries (one per architecture x seed) and each architecture's plan."""
-    from benchmark.sweep.trial import instance_config
-
-    plans: dict[str, TrainingPlan] = {}
-    entries = []
-    for arch in suite.architectures:
-        plan = plan_training(
+    plans = {
+        arch: plan_training(
             arch,
             profile,
             gpus=gpus,
@@ -99,10 +106,19 @@ def plan_instances(
             train_overrides=overrides,
             arch_options=suite.arch_overrides.get(arch, {}),
         )
-        plans[arch] = plan
-        for seed in seeds:
-            entries.append(instance_config(arch, seed, plan.config.to_dict(), plan.arch_options))
-    return entries, plans
+        for arch in suite.architectures
+    }
+    return _entries(plans, {a: list(seeds) for a in plans}), plans
+
+
+def _entries(plans: dict[str, TrainingPlan], seeds: dict[str, list[int]]) -> list[dict[str, Any]]:
+    from benchmark.sweep.trial import instance_config
+
+    return [
+        instance_config(arch, seed, plan.config.to_dict(), plan.arch_options)
+        for arch, plan in plans.items()
+        for seed in seeds.get(arch, [])
+    ]
 
 
 def run_sweep(
@@ -121,16 +137,18 @@ def run_sweep(
     max_failures: int = 2,
     train_overrides: dict[str, Any] | None = None,
     plugins: Sequence[str] = (),
+    sequential: Any = None,
+    reference: str | None = None,
+    trackers: Sequence[str] = (),
     command: str | None = None,
     print_fn: Callable[[str], None] = print,
-    trackers: Sequence[str] = (),
-    progress: bool | None = None,
 ) -> SweepResult:
     """Trains every (architecture, seed) of ``suite`` as Ray Tune trials; see the module docstring.
 
     Args:
         suite: architectures and overrides.
-        seeds: instance seeds; seed i is paired across architectures.
+        seeds: instance seeds; seed i is paired across architectures. With ``sequential``, the
+            seeds rounds draw from (in order).
         profile: ``paper``, ``quick`` or ``auto`` (paper when the cluster has a GPU).
         data: where the data come from (default: the built-in phantom for the profile).
         results_root: parent of ``<suite>/<run>``.
@@ -144,189 +162,421 @@ def run_sweep(
             recorded as failed.
         train_overrides: TrainConfig fields applied to every architecture.
         plugins: modules registering architectures, imported by the driver and every worker.
-        trackers: experiment trackers (``mlflow``, ``wandb``, ``tensorboard``; see
-            ``benchmark.sweep.trackers``) added to the Tuner's callbacks.
-        progress: a progress bar over instances (default: when stderr is a terminal).
-    """
-    quiet_ray_env()
-    import ray
-    from ray import tune
+        sequential: an ``analysis.sequential.SequentialDesign``: train seeds in rounds until
+            every comparison with ``reference`` is decided (``--until-decided``).
+        reference: the architecture the sequential design compares the others with.
+        trackers: experiment trackers (``tensorboard``, ``mlflow``, ``wandb``) that receive every
+            evaluation point (``benchmark.sweep.trackers``).
 
+    Raises:
+        IdentityMismatch: resuming a run with settings that differ from its stored configuration
+            (the message lists the differences).
+        FolderLocked: another process is writing the run.
+    """
     from architectures import load_plugin
 
     started = time.monotonic()
     for plugin in (*suite.plugins, *plugins):
         load_plugin(plugin)
-    results_root = Path(results_root).resolve()
-    run_dir, continuing = resolve_run_dir(results_root, suite.name, name, resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    previous = json.loads((run_dir / "run.json").read_text()) if continuing else None
+    run_dir, continuing = resolve_run_dir(Path(results_root).resolve(), suite.name, name, resume)
+    with folder_lock(run_dir, "run"):
+        own_cluster = connect_ray(address)
+        try:
+            driver = SweepDriver(
+                run_dir,
+                suite,
+                continuing=continuing,
+                profile=profile,
+                data=data,
+                train_overrides=dict(train_overrides or {}),
+                plugins=plugins,
+                print_fn=print_fn,
+            )
+            driver.set_resources(cpus_per_trial, gpus_per_trial, max_concurrent, max_failures)
+            driver.trackers = list(trackers)
+            driver.start_invocation(command, address, seeds, sequential, reference)
+            if driver.sequential is not None:
+                driver.train_until_decided([int(s) for s in seeds])
+            else:
+                driver.train({a: [int(s) for s in seeds] for a in driver.plans})
+        finally:
+            if own_cluster:
+                import ray
 
-    # Ray first: whether the cluster has GPUs decides the auto profile and the resources.
-    own_cluster = connect_ray(address)
-    try:
-        cluster = ray.cluster_resources()
-        cluster_gpus = float(cluster.get("GPU", 0))
-        if previous is not None:
-            profile = previous["profile"]
-            data = DataSpec.from_dict(previous["data"])
-            train_overrides = previous.get("train_overrides", {})
+                ray.shutdown()
+        return driver.finish(started)
+
+
+class SweepDriver:
+    """One invocation of a sweep: plans, the run's stored configuration, Tune experiments.
+
+    The run's configuration (``run.json``: per architecture its identity, resolved config and
+    builder options; the data; the sequential design) is fixed by the first invocation. A later
+    invocation replans from its own arguments and is refused when any architecture's identity
+    differs; it may add seeds and architectures.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        suite: Suite,
+        *,
+        continuing: bool,
+        profile: str,
+        data: DataSpec | None,
+        train_overrides: dict[str, Any],
+        plugins: Sequence[str],
+        print_fn: Callable[[str], None],
+    ) -> None:
+        import ray
+
+        from benchmark.data.spec import load_data
+
+        self.run_dir = run_dir
+        self.suite = suite
+        self.print_fn = print_fn
+        self.previous = json.loads((run_dir / "run.json").read_text()) if continuing else None
+        if self.previous is not None and self.previous.get("suite") != suite.name:
+            raise IdentityMismatch(
+                f"{run_dir} is a run of suite {self.previous.get('suite')!r}, not {suite.name!r}"
+            )
+        self.cluster = ray.cluster_resources()
+        self.gpus = float(self.cluster.get("GPU", 0))
+        # Ray first: whether the cluster has GPUs decides the auto profile and the resources.
+        self.train_overrides = train_overrides
+        _, self.plans = plan_instances(suite, [], profile, train_overrides, self.gpus)
+        self.data = plan_data(data, self.plans.values())
+        self.dataset = load_data(self.data)
+        self.identities = {a: p.identity(self.dataset) for a, p in self.plans.items()}
+        self.plugins = [_absolute_if_file(p) for p in (*suite.plugins, *plugins)]
+        if self.previous is not None:
+            self._check_same_configuration()
             print_fn(f"resuming {run_dir}")
-        train_overrides = dict(train_overrides or {})
-        entries, plans = plan_instances(suite, seeds, profile, train_overrides, cluster_gpus)
-        configs = {a: p.config for a, p in plans.items()}
-        profile = next(iter(configs.values())).profile
-        data = plan_data(data, plans.values())
-        if previous is None:
-            print_fn(f"{next(iter(plans.values())).reason}; data: {data.describe()}")
-        expected = [(e["arch"], e["seed"]) for e in entries]
+        else:
+            first = next(iter(self.plans.values()))
+            print_fn(f"{first.reason}; data: {self.data.describe()}")
+        self.sequential = None
+        self.reference: str | None = None
+        self.trackers: list[str] = []
 
-        # Resources: fractional GPUs pack several instances on one device.
-        resources: dict[str, float] = {"cpu": cpus_per_trial}
-        if cluster_gpus > 0:
-            if gpus_per_trial is None:
-                gpus_per_trial = _auto_gpus_per_trial(plans, data)
-            resources["gpu"] = gpus_per_trial
-        elif gpus_per_trial:
-            raise ValueError(
-                f"--gpus-per-trial {gpus_per_trial} asked for, but the Ray cluster has no GPU (trials would wait forever)"
+    # ------------------------------------------------------------------------ configuration
+    def _check_same_configuration(self) -> None:
+        if "configurations" not in self.previous:
+            raise IdentityMismatch(
+                f"{self.run_dir} was written by an older version that did not record its "
+                "configuration; it cannot be resumed safely. Start a new run (another --name)"
+            )
+        stored = self.previous["configurations"]
+        differences = []
+        for arch, identity in self.identities.items():
+            if arch in stored:
+                differences += [
+                    f"{arch}: {d}" for d in identity_differences(stored[arch]["identity"], identity)
+                ]
+        if differences:
+            shown = "\n  ".join(differences[:20])
+            more = f"\n  ... and {len(differences) - 20} more" if len(differences) > 20 else ""
+            raise IdentityMismatch(
+                f"{self.run_dir} was trained under another configuration; resuming it with these "
+                f"settings would mix configurations in one run:\n  {shown}{more}\n"
+                "Resume with the run's settings (see run.json), or start a new run (another --name)"
             )
 
+    def set_resources(
+        self,
+        cpus_per_trial: float,
+        gpus_per_trial: float | None,
+        max_concurrent: int | None,
+        max_failures: int,
+    ) -> None:
+        """Resources per trial: fractional GPUs pack several instances on one device."""
+        self.resources: dict[str, float] = {"cpu": cpus_per_trial}
+        if self.gpus > 0:
+            if gpus_per_trial is None:
+                gpus_per_trial = _auto_gpus_per_trial(self.plans, self.data)
+            self.resources["gpu"] = gpus_per_trial
+        elif gpus_per_trial:
+            raise ValueError(
+                f"--gpus-per-trial {gpus_per_trial} asked for, but the Ray cluster has no GPU "
+                "(trials would wait forever)"
+            )
+        self.max_concurrent = max_concurrent
+        self.max_failures = max_failures
+
+    def start_invocation(
+        self,
+        command: str | None,
+        address: str | None,
+        seeds: Sequence[int],
+        sequential: Any,
+        reference: str | None,
+    ) -> None:
+        """Writes run.json: the configuration (first invocation) and this invocation's record."""
         record = dict(
             command=command or " ".join(shlex.quote(a) for a in sys.argv),
             started=dt.datetime.now().isoformat(timespec="seconds"),
-            resources=resources,
-            cluster={k: v for k, v in cluster.items() if k in ("CPU", "GPU", "memory")},
+            resources=self.resources,
+            cluster={k: v for k, v in self.cluster.items() if k in ("CPU", "GPU", "memory")},
             address=address or "local",
+            expected=[],
         )
-        if previous is None:
+        configurations = {
+            a: dict(
+                hash=identity_hash(self.identities[a]),
+                identity=self.identities[a],
+                config=p.config.to_dict(),
+                arch_options=p.arch_options,
+            )
+            for a, p in self.plans.items()
+        }
+        if self.previous is None:
             meta = dict(
-                suite=suite.name,
-                suite_source=suite.source,
-                suite_description=suite.description,
-                architectures=list(suite.architectures),
-                seeds=[int(s) for s in seeds],
-                profile=profile,
-                data=data.to_dict(),
-                train_overrides=train_overrides,
-                configs={a: c.to_dict() for a, c in configs.items()},
-                plugins=[_absolute_if_file(p) for p in (*suite.plugins, *plugins)],
+                suite=self.suite.name,
+                suite_source=self.suite.source,
+                suite_description=self.suite.description,
+                architectures=list(self.suite.architectures),
+                seeds=[],
+                profile=next(iter(self.plans.values())).config.profile,
+                data=self.data.to_dict(),
+                train_overrides=self.train_overrides,
+                configurations=configurations,
+                configs={a: c["config"] for a, c in configurations.items()},
+                plugins=self.plugins,
+                sequential=None,
                 experiments=[],
                 invocations=[record],
                 **environment_record(),
             )
         else:
-            meta = previous
+            meta = self.previous
             meta["invocations"].append(record)
-            meta["seeds"] = sorted(set(meta["seeds"]) | {int(s) for s in seeds})
             meta["architectures"] = list(
-                dict.fromkeys([*meta["architectures"], *suite.architectures])
+                dict.fromkeys([*meta["architectures"], *self.suite.architectures])
             )
-            meta["configs"].update({a: c.to_dict() for a, c in configs.items()})
-        write_json(meta, run_dir / "run.json")
+            meta["configurations"].update(configurations)
+            meta["configs"].update({a: c["config"] for a, c in configurations.items()})
+            meta["plugins"] = list(dict.fromkeys([*meta["plugins"], *self.plugins]))
+        self.meta = meta
+        self._setup_sequential(sequential, reference)
+        if self.sequential is None:
+            self._expect({a: list(seeds) for a in self.plans})
+        write_json(meta, self.run_dir / "run.json")
 
-        from benchmark.sweep.callbacks import InstanceStopper, LiveView, ResultsWriter
-        from benchmark.sweep.trackers import sweep_callbacks
+    def _setup_sequential(self, sequential: Any, reference: str | None) -> None:
+        stored = self.meta.get("sequential")
+        if stored is not None and sequential is None and self.previous is not None:
+            raise IdentityMismatch(
+                f"{self.run_dir} is a sequential run (--until-decided); resume it with "
+                "--until-decided and the same design"
+            )
+        if sequential is None:
+            return
+        from analysis.sequential import SequentialDesign
+
+        archs = list(self.plans)
+        reference = reference or ("2d3d_3x3x3" if "2d3d_3x3x3" in archs else archs[0])
+        if reference not in archs:
+            raise ValueError(
+                f"--reference {reference!r} is not in the suite's architectures {archs}"
+            )
+        if len(archs) < 2:
+            raise ValueError("--until-decided needs at least two architectures to compare")
+        design = dataclasses.asdict(sequential)
+        if stored is not None:
+            if self.previous is not None and stored.get("design") != _plain_json(design):
+                raise IdentityMismatch(
+                    f"{self.run_dir} runs the sequential design {stored['design']}; "
+                    f"resuming it with {design} is refused"
+                )
+            if stored.get("reference") != reference:
+                raise IdentityMismatch(
+                    f"{self.run_dir} compares with {stored['reference']!r}, not {reference!r}"
+                )
+        elif self.previous is not None and self.meta["experiments"]:
+            raise IdentityMismatch(
+                f"{self.run_dir} was started with a fixed number of seeds; it cannot become "
+                "sequential (--until-decided) when resumed"
+            )
+        self.meta["sequential"] = dict(design=_plain_json(design), reference=reference)
+        self.sequential = SequentialDesign(**design)
+        self.reference = reference
+
+    def _expect(self, seeds: dict[str, list[int]]) -> None:
+        """Adds instances to this invocation's expected set (and the run's seeds)."""
+        record = self.meta["invocations"][-1]
+        have = {(a, int(s)) for a, s in record["expected"]}
+        for arch, arch_seeds in seeds.items():
+            for seed in arch_seeds:
+                if (arch, int(seed)) not in have:
+                    record["expected"].append([arch, int(seed)])
+                    have.add((arch, int(seed)))
+        self.meta["seeds"] = sorted({int(s) for _, s in have} | set(self.meta["seeds"]))
+
+    @property
+    def expected(self) -> list[tuple[str, int]]:
+        return [(a, int(s)) for a, s in self.meta["invocations"][-1]["expected"]]
+
+    # ---------------------------------------------------------------------------- training
+    def train(self, seeds: dict[str, list[int]]) -> None:
+        """Trains ``seeds`` per architecture: restores every earlier experiment holding some of
+        them (finished trials stay, the rest continue), then one new experiment for the rest."""
+        from ray import tune
+
         from benchmark.sweep.trial import train_trial
 
-        class_names = _class_names(data)
-        stopper = InstanceStopper({a: EarlyStopRule.from_config(c) for a, c in configs.items()})
-        trainable = tune.with_resources(train_trial, resources)
-        common = {"data": data.to_dict(), "plugins": list(meta["plugins"])}
-
-        # 1) Restore every earlier experiment (finished trials stay, the rest continue).
-        for experiment in meta["experiments"]:
-            path = str(run_dir / experiment["name"])
-            if not tune.Tuner.can_restore(path):
-                continue
+        self._expect(seeds)
+        write_json(self.meta, self.run_dir / "run.json")
+        wanted = {(a, int(s)) for a, ss in seeds.items() for s in ss}
+        trainable = tune.with_resources(train_trial, self.resources)
+        for experiment in self.meta["experiments"]:
+            path = str(self.run_dir / experiment["name"])
             holds = {(a, int(s)) for a, s in experiment["instances"]}
-            done_rows = final_keys(run_dir)
-            if holds <= done_rows:
+            open_ = (holds & wanted) - final_keys(self.run_dir)
+            if not open_ or not tune.Tuner.can_restore(path):
                 continue
-            print_fn(
-                f"restoring {experiment['name']}: {len(holds - done_rows)} unfinished instance(s)"
-            )
-            view = LiveView(len(expected), len(done_rows & set(expected)), print_fn)
-            tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
-            # Callbacks and the stopper come back from the pickled run config; the live view is
-            # the one thing that must be new (its counters).
-            _set_callbacks(
-                tuner,
-                [
-                    ResultsWriter(str(run_dir), class_names),
-                    view,
-                    *sweep_callbacks(trackers, run_dir, suite.name, progress),
+            self.print_fn(f"restoring {experiment['name']}: {len(open_)} unfinished instance(s)")
+            # Callbacks and the stopper come back with the experiment (Tune pickles its run
+            # config); they read what they need from the run folder when it restarts.
+            tune.Tuner.restore(path, trainable=trainable, resume_errored=True).fit()
+
+        held = {(a, int(s)) for e in self.meta["experiments"] for a, s in e["instances"]}
+        todo = [e for e in _entries(self.plans, seeds) if (e["arch"], e["seed"]) not in held]
+        if not todo:
+            return
+        from benchmark.sweep.callbacks import InstanceStopper, LiveView, ResultsWriter
+        from benchmark.sweep.trackers import sweep_callbacks
+
+        n = len(self.meta["experiments"])
+        name = "tune" if n == 0 else f"tune-{n + 1}"
+        self.meta["experiments"].append(
+            {"name": name, "instances": [[e["arch"], e["seed"]] for e in todo]}
+        )
+        write_json(self.meta, self.run_dir / "run.json")
+        n_archs = len({e["arch"] for e in todo})
+        self.print_fn(
+            f"training {len(todo)} instance(s) of {n_archs} architecture(s) with "
+            f"{self.resources} per trial; results in {self.run_dir}"
+        )
+        stopper = InstanceStopper(
+            {a: EarlyStopRule.from_config(p.config) for a, p in self.plans.items()}
+        )
+        common = {"data": self.data.to_dict(), "plugins": list(self.meta["plugins"])}
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"instance": tune.grid_search(todo), **common},
+            tune_config=tune.TuneConfig(
+                reuse_actors=True,
+                max_concurrent_trials=self.max_concurrent,
+                trial_dirname_creator=_trial_dirname,
+                trial_name_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=str(self.run_dir),
+                stop=stopper,
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=self.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[
+                    ResultsWriter(str(self.run_dir), self.dataset.class_names),
+                    LiveView(str(self.run_dir), name, self.print_fn),
+                    *sweep_callbacks(self.trackers, self.run_dir, self.suite.name),
                 ],
-                stopper,
-            )
-            tuner.fit()
+            ),
+        )
+        tuner.fit()
 
-        # 2) A new experiment for instances no experiment holds yet.
-        held = {(a, int(s)) for e in meta["experiments"] for a, s in e["instances"]}
-        todo = [e for e in entries if (e["arch"], e["seed"]) not in held]
-        if todo:
-            exp_name = "tune" if not meta["experiments"] else f"tune-{len(meta['experiments']) + 1}"
-            meta["experiments"].append(
-                {"name": exp_name, "instances": [[e["arch"], e["seed"]] for e in todo]}
-            )
-            write_json(meta, run_dir / "run.json")
-            print_fn(
-                f"training {len(todo)} instance(s) of {len(suite.architectures)} architecture(s) x {len(seeds)} seed(s) "
-                f"with {resources} per trial; results in {run_dir}"
-            )
-            already = len(final_keys(run_dir) & set(expected))
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"instance": tune.grid_search(todo), **common},
-                tune_config=tune.TuneConfig(
-                    reuse_actors=True,
-                    max_concurrent_trials=max_concurrent,
-                    trial_dirname_creator=_trial_dirname,
-                    trial_name_creator=_trial_dirname,
-                ),
-                run_config=tune.RunConfig(
-                    name=exp_name,
-                    storage_path=str(run_dir),
-                    stop=stopper,
-                    verbose=0,
-                    failure_config=tune.FailureConfig(max_failures=max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    callbacks=[
-                        ResultsWriter(str(run_dir), class_names),
-                        LiveView(len(expected), already, print_fn),
-                        *sweep_callbacks(trackers, run_dir, suite.name, progress),
-                    ],
-                ),
-            )
-            tuner.fit()
-    finally:
-        if own_cluster:
-            ray.shutdown()
+    def train_until_decided(self, seed_pool: list[int]) -> None:
+        """Rounds of paired seeds until every comparison with the reference is decided (or the
+        design's maximum): after each round the sequential procedure decides which
+        architectures still need seeds. Everything is recomputed from the results table, so a
+        killed and resumed run takes exactly the same decisions."""
+        from analysis.sequential import sequential_family
 
-    instances = (
-        pd.read_parquet(run_dir / "instances.parquet")
-        if (run_dir / "instances.parquet").is_file()
-        else pd.DataFrame()
-    )
-    done = final_keys(run_dir)
-    complete = set(expected) <= done
-    meta = json.loads((run_dir / "run.json").read_text())
-    meta["invocations"][-1].update(
-        ended=dt.datetime.now().isoformat(timespec="seconds"),
-        complete=complete,
-        wall_time_s=round(time.monotonic() - started, 1),
-    )
-    write_json(meta, run_dir / "run.json")
-    subset = (
-        instances[
-            instances.apply(lambda r: (r["architecture"], int(r["seed"])) in set(expected), axis=1)
-        ]
-        if not instances.empty
-        else instances
-    )
-    return SweepResult(
-        run_dir, subset, expected, complete, time.monotonic() - started, summarize_instances(subset)
-    )
+        design = self.sequential
+        if len(seed_pool) < design.max_seeds:
+            raise ValueError(
+                f"--until-decided needs {design.max_seeds} seeds to draw from, got {len(seed_pool)}"
+            )
+        pool = seed_pool[: design.max_seeds]
+        while True:
+            state = sequential_family(self.scores(), self.reference, design, seed_order=pool)
+            _write_sequential(self.run_dir, state)
+            if state.finished or not state.needs_seeds:
+                self.print_fn(_sequential_summary(state))
+                break
+            seeds = {a: [int(s) for s in state.next_seeds] for a in state.needs_seeds}
+            self.print_fn(
+                f"round to {len(state.next_seeds)} seeds: " + ", ".join(sorted(state.needs_seeds))
+            )
+            before = final_keys(self.run_dir)
+            self.train(seeds)
+            wanted = {(a, s) for a, ss in seeds.items() for s in ss}
+            if not wanted <= final_keys(self.run_dir) or final_keys(self.run_dir) == before:
+                break  # interrupted: a resume continues from here
+
+    def scores(self) -> dict[str, dict[int, float]]:
+        """``{architecture: {seed: eval MIoU(all)}}`` of the run's final instances (failed
+        instances are NaN: they count as seeds that gave no score)."""
+        path = self.run_dir / "instances.parquet"
+        out: dict[str, dict[int, float]] = {a: {} for a in self.plans}
+        if not path.is_file():
+            return out
+        frame = pd.read_parquet(path)
+        for row in frame.to_dict("records"):
+            if row["architecture"] not in out or row["status"] not in FINAL_STATUSES:
+                continue
+            value = row.get("eval_miou_all") if row["status"] in SCORED_STATUSES else None
+            out[row["architecture"]][int(row["seed"])] = (
+                float(value) if value is not None else float("nan")
+            )
+        return out
+
+    def finish(self, started: float) -> SweepResult:
+        """Records the invocation's end in run.json and returns what it trained."""
+        expected = self.expected
+        done = final_keys(self.run_dir)
+        complete = set(expected) <= done
+        meta = json.loads((self.run_dir / "run.json").read_text())
+        meta["invocations"][-1].update(
+            ended=dt.datetime.now().isoformat(timespec="seconds"),
+            complete=complete,
+            wall_time_s=round(time.monotonic() - started, 1),
+        )
+        write_json(meta, self.run_dir / "run.json")
+        path = self.run_dir / "instances.parquet"
+        instances = pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+        if not instances.empty:
+            keys = set(expected)
+            instances = instances[
+                [(a, int(s)) in keys for a, s in zip(instances["architecture"], instances["seed"])]
+            ]
+        return SweepResult(
+            self.run_dir,
+            instances,
+            expected,
+            complete,
+            time.monotonic() - started,
+            summarize_instances(instances),
+        )
+
+
+def _write_sequential(run_dir: Path, state: Any) -> None:
+    """``sequential.parquet``: every look of every comparison, for analyze and the report."""
+    frame = state.frame()
+    if not frame.empty:
+        write_table(frame, run_dir / "sequential.parquet")
+
+
+def _sequential_summary(state: Any) -> str:
+    lines = ["sequential comparisons:"]
+    for path in state.paths:
+        lines.append(f"  {path.verdict()}")
+    return "\n".join(lines)
+
+
+def _plain_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def _absolute_if_file(plugin: str) -> str:
@@ -341,22 +591,6 @@ def _absolute_if_file(plugin: str) -> str:
 def _trial_dirname(trial: Any) -> str:
     inst = trial.config["instance"]
     return f"{inst['arch']}-seed{inst['seed']}-{trial.trial_id}"
-
-
-def _set_callbacks(tuner: Any, callbacks: list, stopper: Any) -> None:
-    """Replaces the restored run config's callbacks and stopper with this invocation's."""
-    internal = getattr(tuner, "_local_tuner", None)
-    run_config = getattr(internal, "_run_config", None) if internal is not None else None
-    if run_config is None:
-        return
-    run_config.callbacks = callbacks
-    run_config.stop = stopper
-
-
-def _class_names(data: DataSpec) -> tuple[str, ...]:
-    from benchmark.data.spec import load_data
-
-    return tuple(load_data(data).class_names)
 
 
 def _auto_gpus_per_trial(plans: dict[str, TrainingPlan], data: DataSpec) -> float:

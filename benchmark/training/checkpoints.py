@@ -10,10 +10,12 @@ import torch
 
 from analysis.files import atomic_output
 from architectures import build
+from benchmark.records.identity import IdentityMismatch, identity_differences
 from benchmark.training.results import EvalPoint, point_to_dict
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "check_identity",
     "load_checkpoint",
     "read_resume_state",
     "save_atomic",
@@ -36,7 +38,7 @@ def load_checkpoint(
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"checkpoint {path} could not be read: {exc}") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -58,30 +60,66 @@ def _registered_names() -> list[str]:
     return list_architectures()
 
 
-def read_resume_state(ckpt_dir: Path | None, log) -> tuple[dict, dict | None] | None:
+def read_resume_state(
+    ckpt_dir: Path | None, identity: dict[str, Any], seed: int, log
+) -> tuple[dict, dict | None] | None:
     """``(last.pt, best weights)`` to resume from, or None to start fresh.
 
     A checkpoint cut short (a killed process during a copy) is not trusted: the instance starts
     again from step 0, which gives the same result because training is deterministic.
+
+    Raises:
+        IdentityMismatch: ``last.pt`` was trained under another configuration, seed or data
+            (the message names what differs); it is never resumed.
     """
     if ckpt_dir is None or not (ckpt_dir / "last.pt").is_file():
         return None
     try:
-        state = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=False)
-        best = None
-        if (ckpt_dir / "best.pt").is_file():
-            best = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=False)["model"]
+        state = torch.load(ckpt_dir / "last.pt", map_location="cpu", weights_only=True)
         if not {"model", "optimizer", "scheduler", "step", "curve"} <= set(state):
             raise ValueError("missing keys")
     except Exception as exc:  # any unreadable checkpoint means: start over
-        if log:
-            log(
-                f"ignoring the unreadable checkpoint in {ckpt_dir} ({type(exc).__name__}: {exc}); starting over"
-            )
-        for name in ("last.pt", "best.pt", "probabilities.npz"):
-            (ckpt_dir / name).unlink(missing_ok=True)
-        return None
-    return state, best
+        state, error = None, exc
+    if state is not None:
+        # Outside the try: a checkpoint of another configuration is an error, not "unreadable".
+        check_identity(state, identity, seed, ckpt_dir / "last.pt")
+        try:
+            best = None
+            if (ckpt_dir / "best.pt").is_file():
+                best = torch.load(ckpt_dir / "best.pt", map_location="cpu", weights_only=True)
+                best = best["model"]
+            return state, best
+        except Exception as exc:
+            error = exc
+    if log:
+        log(
+            f"ignoring the unreadable checkpoint in {ckpt_dir} ({type(error).__name__}: {error}); starting over"
+        )
+    for name in ("last.pt", "best.pt", "probabilities.npz"):
+        (ckpt_dir / name).unlink(missing_ok=True)
+    return None
+
+
+def check_identity(ckpt: dict[str, Any], identity: dict[str, Any], seed: int, path: Path) -> None:
+    """Raises IdentityMismatch unless checkpoint ``ckpt`` (read from ``path``) holds instance
+    ``seed`` of configuration ``identity``."""
+    stored = ckpt.get("identity")
+    if stored is None:
+        raise IdentityMismatch(
+            f"{path} has no configuration identity (an older format); it is not resumed. "
+            f"Delete {path.parent} or choose another output folder to start fresh"
+        )
+    differences = identity_differences(stored, identity)
+    if int(ckpt.get("seed", -1)) != int(seed):
+        differences.insert(0, f"seed: {ckpt.get('seed')!r} -> {seed!r}")
+    if differences:
+        shown = "; ".join(differences[:8]) + (
+            f"; and {len(differences) - 8} more" if len(differences) > 8 else ""
+        )
+        raise IdentityMismatch(
+            f"{path} was trained under another configuration ({shown}); it is not resumed. "
+            f"Delete {path.parent} or choose another output folder to start fresh"
+        )
 
 
 def save_last(

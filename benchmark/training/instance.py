@@ -1,19 +1,19 @@
 """Train and evaluate one instance (architecture x seed) the paper's way. Knows nothing about Ray.
 
 ``train_instance`` follows ``benchmark.training.config.TrainConfig``: windows on the spacing grid in an
-order drawn from the data seed, augmentation on the device, loss
-``mean(W * CE(3D)) + c_2D * mean(W * CE(2D))`` plus L2 per parameter group, Adam with a staircase
+order drawn from the data seed, augmentation on the device, the original code's loss
+``sum(W * CE(3D)) + c_2D * sum(W * CE(2D))`` plus L2 per parameter group, Adam with a staircase
 decay, sliding-window evaluation over the whole eval volume at regular points, early stop, best and
 last checkpoints, and the best checkpoint scored on the test volume.
 
 Speed: the volumes, labels and loss weights live on the training device; windows are cut and
-augmented there; the per-epoch plan comes from the CPU ahead of time; on CUDA the step runs under
-bf16 autocast with channels_last_3d and fused Adam (optionally ``torch.compile``); the loss is
+augmented there; the per-epoch plan comes from the CPU ahead of time; the step runs the fast path
+of ``benchmark.training.fastpath`` (on CUDA bf16 autocast with channels_last_3d, fused Adam and
+cuDNN autotuning; optionally 2D slice convolutions, ``torch.compile`` and CUDA graphs); the loss is
 accumulated on the device and read only at evaluation points, so the step never waits for the host.
 
-L2: the paper adds ``lambda * sum(theta^2)`` per group to the loss; its gradient ``2 * lambda *
-theta`` is applied through Adam's (coupled) ``weight_decay = 2 * lambda`` per parameter group,
-which is the same update without a pass over the weights in the loss.
+Loss, L2 and Adam follow the original code's scale (``benchmark.training.loss`` and ``.step``):
+the L2 term is part of the loss, so the reported loss is the whole objective at that scale.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ import torch
 from analysis.files import atomic_output
 from analysis.metrics import SegmentationScores, score_confusion
 from architectures import build, count_parameters, get_entry, output_window
-from architectures.layers import center_crop, to_channels_last
-from architectures.summary import window_overrides
+from benchmark.data.spec import dataset_fingerprint
 from benchmark.data.volumes import Dataset, check_window_fits
 from benchmark.inference.sliding_window import (
     InferenceSettings,
@@ -39,6 +38,7 @@ from benchmark.inference.sliding_window import (
     predict_probabilities,
     score_volume,
 )
+from benchmark.records.identity import configuration_identity, identity_hash
 from benchmark.training.augment import apply_elastic, augment_window, elastic_field
 from benchmark.training.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -48,6 +48,8 @@ from benchmark.training.checkpoints import (
 )
 from benchmark.training.config import TrainConfig
 from benchmark.training.device import DeviceData, prepare_data, resolve_device
+from benchmark.training.fastpath import FastPath, configure_backends, make_step
+from benchmark.training.planner import build_options as planned_build_options
 from benchmark.training.results import (
     EarlyStopRule,
     EvalPoint,
@@ -55,8 +57,9 @@ from benchmark.training.results import (
     TrainingDiverged,
     point_from_dict,
 )
-from benchmark.training.step import autocast_for, make_optimizer, train_step
-from benchmark.training.windows import epoch_plan, instance_seeds, window_corners
+from benchmark.training.loss import Objective
+from benchmark.training.step import Schedule, make_optimizer
+from benchmark.training.windows import epoch_plan, instance_seeds, window_grid
 
 __all__ = ["train_instance"]
 
@@ -102,21 +105,17 @@ def train_instance(
         torch.set_num_threads(config.threads)
     entry = get_entry(arch)
     in_window = tuple(config.window or entry.window)
-    build_options = dict(width=config.width, in_channels=1, n_classes=dataset.n_classes)
-    build_options.update(window_overrides(arch, in_window))
-    build_options.update(arch_overrides or {})
+    build_options = planned_build_options(arch, config, dataset.n_classes, arch_overrides)
     out_window = output_window(
         arch, in_window, **{k: v for k, v in build_options.items() if k != "in_channels"}
     )
     check_window_fits(dataset, in_window)
     fast = device.type == "cuda"
-    amp_dtype = (
-        torch.bfloat16 if (config.amp == "bf16" or (config.amp == "auto" and fast)) else None
-    )
-    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and fast)
+    fast_path = FastPath.from_config(config, device)
+    configure_backends(fast_path)
     settings = InferenceSettings(
-        amp_dtype=amp_dtype,
-        channels_last=channels_last,
+        amp_dtype=fast_path.amp_dtype,
+        channels_last=fast_path.channels_last,
         batch_size=config.eval_batch_size,
         overlap=config.eval_overlap,
     )
@@ -125,24 +124,31 @@ def train_instance(
     stop_rule = EarlyStopRule.from_config(config)
 
     model = build(arch, seed=weight_seed, device=device, init=config.init, **build_options)
-    if channels_last:
-        model = to_channels_last(model)
+    model = fast_path.prepare(model)
+    objective = Objective(model, config)
     optimizer = make_optimizer(model, config, device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: config.lr_at(s) / config.lr)
-    step_model = torch.compile(model) if config.compile else model
+    scheduler = Schedule(optimizer, config)
 
-    corners = window_corners(data.train.image.shape, in_window, config.spacing)
+    # Output-window corners in spacing bins (jittered per epoch); input windows reach
+    # ``margin`` beyond them into the reflect-padded image.
+    grid = window_grid(data.train.image.shape, out_window, config.spacing)
+    margin = tuple((i - o) // 2 for i, o in zip(in_window, out_window))
     # A step presents ``batch_size`` consecutive windows of the epoch's order (paper: 1).
-    steps_per_epoch = math.ceil(len(corners) / config.batch_size)
+    steps_per_epoch = math.ceil(len(grid) / config.batch_size)
     total_steps = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
     eval_every = max(1, round(steps_per_epoch / config.evals_per_epoch))
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    identity = configuration_identity(
+        entry.name, build_options, config.to_dict(), dataset_fingerprint(dataset)
+    )
     base_ckpt = dict(
         format=CHECKPOINT_FORMAT,
-        architecture=arch,
-        architecture_spec=str(arch) if arch.endswith(".toml") else None,
+        architecture=entry.name,
+        # A spec architecture is re-registered from its file where the checkpoint is loaded.
+        architecture_spec=entry.source[5:] if entry.source.startswith("spec:") else None,
         build_options=build_options,
         seed=seed,
+        identity=identity,
         config=config.to_dict(),
         in_window=in_window,
         out_window=out_window,
@@ -156,7 +162,7 @@ def train_instance(
     best: EvalPoint | None = None
     best_state: dict[str, torch.Tensor] | None = None
     elapsed_before = 0.0
-    resumed = read_resume_state(ckpt_dir, log)
+    resumed = read_resume_state(ckpt_dir, identity, seed, log)
     if resumed is not None:
         state, best_state = resumed
         model.load_state_dict(state["model"])
@@ -171,7 +177,8 @@ def train_instance(
         if curve and curve[-1].done:
             return _result(arch, seed, curve, base_ckpt, ckpt_dir, elapsed_before)
 
-    autocast = autocast_for(device, amp_dtype)
+    # After a resume's load: under CUDA graphs the first step captures the loaded state.
+    run_step = make_step(model, optimizer, fast_path, objective)
     batch = config.batch_size
     save_dir = ckpt_dir if config.save_probabilities else None
 
@@ -199,36 +206,40 @@ def train_instance(
         while step < total_steps and not stopped_early:
             epoch = step // steps_per_epoch
             plan = epoch_plan(
-                corners,
+                grid,
                 data_seed,
                 epoch,
+                jitter=config.window_jitter,
                 reflect=config.reflect,
                 brightness=config.brightness,
                 contrast=config.contrast,
             )
             image, labels, weights = data.train.image, data.train.labels, data.weights
             if config.elastic:
-                field_grid = elastic_field(
+                coords = elastic_field(
                     image.shape[1:],
-                    config.elastic_grid,
-                    config.elastic_mean,
-                    config.elastic_sd,
-                    plan.elastic_seed,
-                    device,
+                    scale=config.elastic_scale,
+                    alpha=config.elastic_alpha,
+                    sigma=config.elastic_sigma,
+                    seed=plan.elastic_seed,
+                    device=device,
                 )
-                image, labels, weights = apply_elastic(image, labels, weights, field_grid)
+                image, labels, weights = apply_elastic(
+                    image, labels, weights, coords, config.elastic_image
+                )
+            # Brightness shifts are fractions of the (deformed) volume's range; stays on device.
+            value_range = image.max() - image.min()
+            image = _reflect_pad(image, margin)
             for i in range(step % steps_per_epoch, steps_per_epoch):
-                picks = range(i * batch, min((i + 1) * batch, len(corners)))
+                picks = range(i * batch, min((i + 1) * batch, len(plan.corners)))
                 windows = [
-                    _cut_window(image, labels, weights, plan, j, in_window, out_window)
+                    _cut_window(image, labels, weights, plan, j, in_window, out_window, value_range)
                     for j in picks
                 ]
                 xi = torch.stack([w[0] for w in windows])[:, None]
                 li = torch.stack([w[1] for w in windows])
                 wi = torch.stack([w[2] for w in windows])
-                if channels_last:
-                    xi = xi.contiguous(memory_format=torch.channels_last_3d)
-                loss = train_step(step_model, optimizer, xi, li, wi, config.c_2d, autocast)
+                loss = run_step(fast_path.prepare_input(xi), li, wi)
                 scheduler.step()
                 loss_sum += loss
                 loss_count += 1
@@ -277,6 +288,7 @@ def train_instance(
                     best_eval=scores if is_best else best.eval,  # type: ignore[union-attr]
                     params=base_ckpt["params"],
                     resumed_from=resumed_from,
+                    identity=identity_hash(identity),
                 )
                 if is_best:
                     best = point
@@ -296,7 +308,7 @@ def train_instance(
                             ),
                             ckpt_dir / "best.pt",
                         )
-                if stop_rule(epoch_now, point.best_eval.miou_all) or last_step:
+                if stop_rule(epoch_now, point.best_eval.miou_all, point.eval.miou_all) or last_step:
                     point = finalize(
                         point, "finished" if last_step else "early_stopped", best_state
                     )
@@ -307,7 +319,7 @@ def train_instance(
                     now = time.perf_counter()
                     rate = (step - rate_mark[1]) / max(now - rate_mark[0], 1e-9)
                     rate_mark = (now, step)
-                    log(_progress_line(arch, seed, point, total_steps, rate))
+                    log(_progress_line(arch, seed, point, total_steps, rate, config.loss_reduction))
                 if on_eval is not None and on_eval(point) and not point.done:
                     curve[-1] = finalize(point, "early_stopped", best_state)
                     save_last(ckpt_dir, base_ckpt, state, curve, data.class_names)
@@ -319,19 +331,29 @@ def train_instance(
     )
 
 
-def _cut_window(image, labels, weights, plan, j, in_window, out_window):
-    """Window ``j`` of the epoch plan, augmented, with labels and weights cropped to the output."""
+def _reflect_pad(image: torch.Tensor, margin: tuple[int, int, int]) -> torch.Tensor:
+    """``image`` (z, x, y) reflected ``margin`` voxels beyond each border."""
+    if not any(margin):
+        return image
+    mz, mx, my = margin
+    return torch.nn.functional.pad(image[None, None], (my, my, mx, mx, mz, mz), mode="reflect")[0, 0]
+
+
+def _cut_window(image, labels, weights, plan, j, in_window, out_window, value_range):
+    """Window ``j`` of the epoch plan, augmented: labels and weights at the output-window corner,
+    the input window around it from the reflect-padded ``image`` (whose corner index is then the
+    output corner's)."""
     z, x, y = (int(v) for v in plan.corners[j])
     iz, ix, iy = in_window
-    xi, li, wi = augment_window(
+    oz, ox, oy = out_window
+    return augment_window(
         image[z : z + iz, x : x + ix, y : y + iy],
-        labels[z : z + iz, x : x + ix, y : y + iy],
-        weights[z : z + iz, x : x + ix, y : y + iy],
+        labels[z : z + oz, x : x + ox, y : y + oy],
+        weights[z : z + oz, x : x + ox, y : y + oy],
         tuple(bool(f) for f in plan.flips[j]),
         float(plan.contrast[j]),
-        float(plan.brightness[j]),
+        float(plan.brightness[j]) * value_range,
     )
-    return xi, center_crop(li, out_window), center_crop(wi, out_window)
 
 
 def _finish(
@@ -398,9 +420,13 @@ def _result(arch, seed, curve, base_ckpt, ckpt_dir, wall) -> InstanceResult:
     )
 
 
-def _progress_line(arch: str, seed: int, p: EvalPoint, total: int, rate: float) -> str:
+def _progress_line(
+    arch: str, seed: int, p: EvalPoint, total: int, rate: float, scale: str = "sum"
+) -> str:
+    # The loss says its scale: "sum" over a batch's voxels (the original code) or "mean".
     line = (
-        f"{arch} seed {seed}: step {p.step}/{total} (epoch {p.epoch:.2f}) loss {p.train_loss:.4f} "
+        f"{arch} seed {seed}: step {p.step}/{total} (epoch {p.epoch:.2f}) "
+        f"loss({scale}) {p.train_loss:.5g} "
         f"lr {p.lr:.2e} | eval MIoU(all) {p.eval.miou_all:.3f} (org) {p.eval.miou_org:.3f} "
         f"| best {p.best_eval.miou_all:.3f} @ {p.best_step} | {rate:.1f} steps/s"
     )

@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.data.spec import DataSpec
+from benchmark.data.volumes import Dataset
 from benchmark.training.config import PROFILES, TrainConfig
 
 __all__ = [
     "TrainingPlan",
+    "build_options",
     "check_arch_options",
     "plan_data",
     "plan_training",
@@ -65,12 +67,36 @@ class TrainingPlan:
 
     def build_options(self, n_classes: int) -> dict[str, Any]:
         """Keyword arguments of ``architectures.build`` for data with ``n_classes`` classes."""
-        from architectures.summary import window_overrides
+        return build_options(self.architecture, self.config, n_classes, self.arch_options)
 
-        options: dict[str, Any] = dict(width=self.config.width, in_channels=1, n_classes=n_classes)
-        options.update(window_overrides(self.architecture, self.window))
-        options.update(self.arch_options)
-        return options
+    def identity(self, dataset: Dataset) -> dict[str, Any]:
+        """The configuration identity of this plan on ``dataset`` (``benchmark.records.identity``):
+        the same one ``train_instance`` stores in its checkpoints."""
+        from benchmark.data.spec import dataset_fingerprint
+        from benchmark.records.identity import configuration_identity
+
+        return configuration_identity(
+            self.architecture,
+            self.build_options(dataset.n_classes),
+            self.config.to_dict(),
+            dataset_fingerprint(dataset),
+        )
+
+
+def build_options(
+    arch: str, config: TrainConfig, n_classes: int, arch_options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments of ``architectures.build`` for ``arch`` trained under ``config`` on data
+    with ``n_classes`` classes: width, channels, classes, what the window implies, then
+    ``arch_options``."""
+    from architectures import get_entry
+    from architectures.summary import window_overrides
+
+    window = tuple(config.window or get_entry(arch).window)
+    options: dict[str, Any] = dict(width=config.width, in_channels=1, n_classes=n_classes)
+    options.update(window_overrides(arch, window))
+    options.update(arch_options or {})
+    return options
 
 
 def resolve_profile(profile: str, gpus: float, where: str = "this machine") -> tuple[str, str]:

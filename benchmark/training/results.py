@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from analysis.metrics import SegmentationScores
+from benchmark.records.rows import instance_row
 from benchmark.training.config import TrainConfig
 
 __all__ = [
@@ -25,17 +26,21 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True)
 class EarlyStopRule:
-    """Stop an instance whose best eval MIoU(all) is below ``min_miou`` after ``after_epochs``."""
+    """Stop an instance whose eval MIoU(all) is below ``min_miou`` at an evaluation after
+    ``after_epochs``: the current evaluation's (``on="current"``, the original ``stop_check.py``)
+    or the best so far (``on="best"``)."""
 
     min_miou: float = 0.3
-    after_epochs: float = 10.0
+    after_epochs: float = 11.0
+    on: str = "current"
 
-    def __call__(self, epoch: float, best_miou: float) -> bool:
-        return epoch >= self.after_epochs and not best_miou >= self.min_miou
+    def __call__(self, epoch: float, best_miou: float, current_miou: float | None = None) -> bool:
+        miou = current_miou if self.on == "current" and current_miou is not None else best_miou
+        return epoch >= self.after_epochs and not miou >= self.min_miou
 
     @classmethod
     def from_config(cls, config: TrainConfig) -> EarlyStopRule:
-        return cls(config.early_stop_miou, config.early_stop_epochs)
+        return cls(config.early_stop_miou, config.early_stop_epochs, config.early_stop_on)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class EvalPoint:
     test: SegmentationScores | None = None
     params: int = 0
     resumed_from: int = 0
+    # Hash of the configuration identity (benchmark.records.identity) the instance trains under.
+    identity: str = ""
 
     def metrics(self, class_names: tuple[str, ...]) -> dict[str, Any]:
         """Flat dict for loggers and Ray Tune: ``eval_miou_all``, ``eval_iou_<class>``, ..."""
@@ -69,6 +76,7 @@ class EvalPoint:
             status=self.status,
             params=self.params,
             resumed_from=self.resumed_from,
+            identity=self.identity,
         )
         out.update(self.eval.as_dict("eval_", class_names))
         out.update(self.best_eval.as_dict("best_eval_", class_names))
@@ -95,29 +103,15 @@ class InstanceResult:
     curve: list[EvalPoint] = field(default_factory=list)
 
     def row(self, class_names: tuple[str, ...]) -> dict[str, Any]:
-        """One row of ``instances.parquet``."""
-        row: dict[str, Any] = dict(
-            architecture=self.architecture,
-            seed=self.seed,
+        """One row of ``instances.parquet`` (see ``benchmark.records.rows``)."""
+        return instance_row(
+            self.architecture,
+            self.seed,
+            self.final.metrics(class_names),
             status=self.status,
-            best_step=self.best.best_step,
-            steps=self.steps,
-            params=self.params,
-            wall_time_s=self.wall_time_s,
             checkpoint_best=self.checkpoint_best,
             checkpoint_final=self.checkpoint_final,
         )
-        row.update(self.best.best_eval.as_dict("eval_", class_names))
-        row.update(
-            {
-                f"final_{k}": v
-                for k, v in self.final.eval.as_dict("eval_", class_names).items()
-                if "miou" in k
-            }
-        )
-        if self.test is not None:
-            row.update(self.test.as_dict("test_", class_names))
-        return row
 
 
 def scores_to_dict(s: SegmentationScores | None) -> dict | None:
