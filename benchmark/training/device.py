@@ -10,7 +10,7 @@ import torch
 
 from benchmark.data.volumes import Dataset, Volume
 from benchmark.training.config import TrainConfig
-from benchmark.training.weights import loss_weights
+from benchmark.training.weights import training_weights
 
 __all__ = ["DeviceData", "prepare_data", "resolve_device"]
 
@@ -33,7 +33,7 @@ class _DeviceVolume:
 
 @dataclass
 class DeviceData:
-    """The dataset on the training device, with the training volume's loss weights."""
+    """The dataset on the training device, with the training volume's raw loss weights."""
 
     train: _DeviceVolume
     weights: torch.Tensor
@@ -64,27 +64,23 @@ def prepare_data(dataset: Dataset, config: TrainConfig, device: torch.device) ->
     key = (
         id(dataset),
         str(device),
-        config.weight_floor,
+        config.weights_file,
         config.class_balance,
         config.class_balance_power,
-        config.edge_sigmas,
-        config.edge_scales,
+        config.edge_pairs,
+        config.edge_max,
+        config.edge_steps,
+        config.edge_diffuse,
+        config.edge_decay,
         config.edge_threshold,
+        config.edge_symmetric,
     )
     if key in _DEVICE_CACHE:
         return _DEVICE_CACHE[key]
     _DEVICE_CACHE.clear()  # one dataset at a time: device memory is precious
     train = _to_device(dataset.train, device)
-    weights = loss_weights(
-        train.labels,
-        dataset.n_classes,
-        floor=config.weight_floor,
-        balance=config.class_balance,
-        balance_power=config.class_balance_power,
-        edge_sigmas=config.edge_sigmas,
-        edge_scales=config.edge_scales,
-        edge_threshold=config.edge_threshold,
-    ).total
+    # Raw weights (class balance + edge term, or the weights file); the loss adds the floor.
+    weights = training_weights(train.labels, dataset.n_classes, config)
     data = DeviceData(
         train=train,
         weights=weights,

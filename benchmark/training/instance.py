@@ -49,6 +49,7 @@ from benchmark.training.checkpoints import (
 from benchmark.training.config import TrainConfig
 from benchmark.training.device import DeviceData, prepare_data, resolve_device
 from benchmark.training.fastpath import FastPath, configure_backends, make_step
+from benchmark.training.loss import Objective
 from benchmark.training.planner import build_options as planned_build_options
 from benchmark.training.results import (
     EarlyStopRule,
@@ -57,7 +58,6 @@ from benchmark.training.results import (
     TrainingDiverged,
     point_from_dict,
 )
-from benchmark.training.loss import Objective
 from benchmark.training.step import Schedule, make_optimizer
 from benchmark.training.windows import epoch_plan, instance_seeds, window_grid
 
@@ -336,7 +336,8 @@ def _reflect_pad(image: torch.Tensor, margin: tuple[int, int, int]) -> torch.Ten
     if not any(margin):
         return image
     mz, mx, my = margin
-    return torch.nn.functional.pad(image[None, None], (my, my, mx, mx, mz, mz), mode="reflect")[0, 0]
+    padded = torch.nn.functional.pad(image[None, None], (my, my, mx, mx, mz, mz), mode="reflect")
+    return padded[0, 0]
 
 
 def _cut_window(image, labels, weights, plan, j, in_window, out_window, value_range):

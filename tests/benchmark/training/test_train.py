@@ -12,10 +12,10 @@ import torch
 from benchmark.training.checkpoints import load_checkpoint
 from benchmark.training.config import PROFILES, TrainConfig
 from benchmark.training.instance import train_instance
-from benchmark.training.loss import instance_loss, weighted_cross_entropy
+from benchmark.training.loss import data_loss, weighted_cross_entropy
 from benchmark.training.results import EarlyStopRule
 from benchmark.training.weights import class_balance, edge_term, loss_weights
-from benchmark.training.windows import epoch_plan, instance_seeds, window_corners
+from benchmark.training.windows import epoch_plan, instance_seeds, window_grid
 from tests.conftest import ROOT
 
 TINY = TrainConfig(
@@ -26,18 +26,17 @@ TINY = TrainConfig(
     max_steps=12,
     evals_per_epoch=1e9,
     early_stop_miou=0.0,
-    elastic_mean=0.0,
-    elastic_sd=1.0,
-    edge_sigmas=(1.0,),
-    edge_scales=(1.0,),
+    elastic_scale=8.0,
+    elastic_alpha=2.0,
 )
 
 
 # ---------------------------------------------------------------------------- paper recipe
 def test_paper_window_grid_has_828_windows():
-    corners = window_corners((50, 800, 800), (5, 300, 300), (2, 100, 100))
-    assert len(corners) == 828
-    assert corners.max(axis=0).tolist() == [44, 500, 500]
+    grid = window_grid((50, 800, 800), (5, 296, 296), (2, 100, 100))  # output windows
+    assert len(grid) == 828
+    assert grid.starts().max(axis=0).tolist() == [44, 500, 500]
+    assert [e[-1] for e in grid.edges] == [46, 505, 505]  # last corner + 296 = 800
 
 
 def test_learning_rate_staircase_at_chosen_steps():
@@ -55,7 +54,9 @@ def test_paper_optimizer_constants():
     assert paper.beta1 == pytest.approx(1 - 10**-1.5)
     assert paper.beta2 == pytest.approx(1 - 10**-2.1)
     assert paper.eps == 1e-7 and paper.c_2d == 0.33 and paper.epochs == 40
-    assert paper.l2 == {"2d": pytest.approx(10**-4.7), "3d": 1e-5, "predictors": 1e-9}
+    assert paper.l2 == {"2d": pytest.approx(10**-4.7), "3d": 0.0, "predictors": 1e-9}
+    assert paper.loss_reduction == "sum" and paper.l2_form == "tf" and paper.adam_eps_hat
+    assert not paper.reflect and paper.window_jitter and paper.early_stop_on == "current"
 
 
 def test_loss_on_a_hand_computed_case():
@@ -64,55 +65,54 @@ def test_loss_on_a_hand_computed_case():
     labels = torch.tensor([[[[1, 0]]]])
     weights = torch.tensor([[[[2.0, 1.0]]]])
     ce = [-math.log(3 / 4), -math.log(1 / 2)]
-    expected = (2 * ce[0] + 1 * ce[1]) / 2
-    assert weighted_cross_entropy(logits, labels, weights).item() == pytest.approx(expected)
-    both = instance_loss(
-        {"logits": logits, "logits_2d": torch.zeros_like(logits)}, labels, weights, 0.33
+    summed = 2 * ce[0] + 1 * ce[1]
+    assert weighted_cross_entropy(logits, labels, weights).item() == pytest.approx(summed)
+    assert weighted_cross_entropy(logits, labels, weights, "mean").item() == pytest.approx(
+        summed / 2
     )
-    expected_2d = (2 * math.log(2) + math.log(2)) / 2
-    assert both.item() == pytest.approx(expected + 0.33 * expected_2d)
-    assert instance_loss(
-        {"logits": logits, "logits_2d": torch.zeros_like(logits)}, labels, weights, 0.0
-    ).item() == pytest.approx(expected)
+    outputs = {"logits": logits, "logits_2d": torch.zeros_like(logits)}
+    both = data_loss(outputs, labels, weights, 0.33)
+    summed_2d = 2 * math.log(2) + math.log(2)
+    assert both.item() == pytest.approx(summed + 0.33 * summed_2d)
+    assert data_loss(outputs, labels, weights, 0.0).item() == pytest.approx(summed)
 
 
 def test_weight_components():
-    labels = torch.zeros(2, 20, 20, dtype=torch.uint8)
-    labels[:, 5:15, 5:15] = 1
-    labels[:, 10, 2:18] = 2  # a one-voxel-thin line
+    labels = torch.zeros(2, 40, 40, dtype=torch.uint8)
+    labels[:, 5:35, 5:35] = 1
+    labels[:, 20, 2:38] = 2  # a one-voxel-thin line
     cb = class_balance(labels, 3)
     counts = torch.bincount(labels.flatten().long(), minlength=3).double()
-    for c in range(3):
-        assert cb[labels == c].unique().item() == pytest.approx(
-            labels.numel() / (3 * counts[c].item())
-        )
-    assert cb.mean().item() == pytest.approx(1.0)
-    edge = edge_term(labels, 3, sigmas=(1.0,), scales=(1.0,), threshold=0.75)
-    assert edge[0, 0, 0] == 0  # far from any boundary
-    assert edge[0, 10, 8] == 1  # inside the thin line
-    assert edge[0, 5, 8] == 1  # on the square's border
-    assert edge[0, 7, 8] == 0  # inside the square
-    terms = loss_weights(labels, 3, floor=0.01, edge_sigmas=(1.0,), edge_scales=(1.0,))
+    for c in range(3):  # 1/N_c scaled so the rarest class (the line) gets 1
+        assert cb[labels == c].unique().item() == pytest.approx(counts[2].item() / counts[c].item())
+    edge = edge_term(labels, 3)
+    assert edge[0, 0, 20] == 0  # far from any boundary
+    assert edge[0, 20, 20] > 10  # inside the thin line
+    assert edge[0, 5, 20] > 10  # on the square's border
+    assert edge[0, 12, 20] == 0  # inside the square
+    terms = loss_weights(labels, 3, floor=0.01)
+    assert torch.equal(terms.raw, cb + edge)
     assert torch.allclose(terms.total, 0.01 + cb + edge)
 
 
 def test_tempered_class_balance():
     labels = torch.tensor([0, 0, 0, 1, 1, 2]).reshape(1, 1, 6)
-    # power 1/2: weights proportional to 1/sqrt(N_c) = (3^-0.5, 2^-0.5, 1), scaled to mean 1.
-    raw = torch.tensor([3**-0.5, 2**-0.5, 1.0], dtype=torch.float64)
-    expected = raw * 6 / (3 * raw[0] + 2 * raw[1] + raw[2])
+    # power 1/2: weights (N_min / N_c)^0.5 = ((1/3)^0.5, (1/2)^0.5, 1).
+    expected = torch.tensor([3**-0.5, 2**-0.5, 1.0])
     cb = class_balance(labels, 3, power=0.5)
     assert cb[0, 0].tolist() == pytest.approx(expected[labels[0, 0].long()].tolist())
     assert class_balance(labels, 3, power=0.0).unique().tolist() == [1.0]
-    assert cb.mean().item() == pytest.approx(1.0)
+    assert class_balance(labels, 3).max().item() == 1.0
 
 
 def test_epoch_plan_is_a_function_of_data_seed_and_epoch():
-    corners = window_corners((10, 40, 40), (5, 20, 20), (1, 10, 10))
-    a, b = epoch_plan(corners, 7, 3), epoch_plan(corners, 7, 3)
-    assert np.array_equal(a.corners, b.corners) and np.array_equal(a.flips, b.flips)
-    assert not np.array_equal(epoch_plan(corners, 7, 4).corners, a.corners)
-    assert sorted(map(tuple, a.corners)) == sorted(map(tuple, corners))
+    grid = window_grid((10, 40, 40), (5, 20, 20), (1, 10, 10))
+    a, b = epoch_plan(grid, 7, 3), epoch_plan(grid, 7, 3)
+    assert np.array_equal(a.corners, b.corners) and np.array_equal(a.brightness, b.brightness)
+    assert not np.array_equal(epoch_plan(grid, 7, 4).corners, a.corners)
+    fixed = epoch_plan(grid, 7, 3, jitter=False)
+    assert sorted(map(tuple, fixed.corners)) == sorted(map(tuple, grid.starts()))
+    assert not a.flips.any() and epoch_plan(grid, 7, 3, reflect=True).flips.any()
     assert np.all(np.abs(a.brightness) <= 0.12) and np.all(np.abs(a.contrast - 1) <= 0.2)
 
 
@@ -124,11 +124,15 @@ def test_seeds_are_paired_and_distinct():
 
 
 def test_early_stop_rule():
-    rule = EarlyStopRule(0.3, 10)
-    assert not rule(9.9, 0.1)
-    assert rule(10, 0.29)
-    assert not rule(10, 0.3)
-    assert rule(12, float("nan"))
+    best = EarlyStopRule(0.3, 10, on="best")
+    assert not best(9.9, 0.1)
+    assert best(10, 0.29)
+    assert not best(10, 0.3, 0.1)
+    assert best(12, float("nan"))
+    # stop_check.py: the current evaluation decides, from epoch index 10 (11 epochs done).
+    current = EarlyStopRule.from_config(PROFILES["paper"])
+    assert current.after_epochs == 11 and not current(10.5, 0.1, 0.1)
+    assert current(11, 0.6, 0.29) and not current(11, 0.1, 0.3)
 
 
 # --------------------------------------------------------------------------- one instance
@@ -165,7 +169,7 @@ print(json.dumps([p.train_loss for p in r.curve] + [r.best.eval.miou_all]))
 
 def test_resume_from_last_checkpoint_is_exact(tiny_dataset, tmp_path):
     config = TINY.replace(
-        max_steps=12, evals_per_epoch=len(window_corners((8, 24, 24), (5, 16, 16), (1, 4, 4))) / 4
+        max_steps=12, evals_per_epoch=len(window_grid((8, 24, 24), (5, 16, 16), (1, 4, 4))) / 4
     )
     full = train_instance("2d3d_3x3x3", 5, tiny_dataset, config, checkpoint_dir=tmp_path / "full")
     calls = []
@@ -216,7 +220,7 @@ def test_training_learns_beyond_the_majority_class():
     from tests.benchmark.conftest import blob_volume
 
     easy = Dataset(blob_volume((8, 32, 32), 11, 3), blob_volume((6, 32, 32), 12, 3), None)
-    per_epoch = len(window_corners((8, 32, 32), (5, 16, 16), (1, 4, 4))) / 2
+    per_epoch = len(window_grid((8, 32, 32), (5, 16, 16), (1, 4, 4))) / 2
     config = TINY.replace(
         max_steps=160, lr=3e-3, width=0.125, batch_size=2, evals_per_epoch=per_epoch / 40
     )
@@ -276,12 +280,12 @@ def test_early_stop_and_callback_stop(tiny_dataset):
 
 
 def test_nan_loss_is_reported(tiny_dataset, monkeypatch):
-    import benchmark.training.step as step
+    import benchmark.training.loss as loss
     from benchmark.training.results import TrainingDiverged
 
     # The options refuse a learning rate that would diverge; make the loss itself NaN.
-    real_loss = step.instance_loss
-    monkeypatch.setattr(step, "instance_loss", lambda *a: real_loss(*a) * float("nan"))
+    real_loss = loss.data_loss
+    monkeypatch.setattr(loss, "data_loss", lambda *a: real_loss(*a) * float("nan"))
     with pytest.raises(TrainingDiverged, match="loss is (nan|inf)"):
         train_instance("2d3d_no_pyramid", 0, tiny_dataset, TINY.replace(evals_per_epoch=10))
 
