@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="training option for every architecture; repeatable",
     )
     p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="precomputed loss-weight volume of the training volume's shape (the release's "
+        "train-error-weights.tif) for every architecture (option weights_file)",
+    )
+    p.add_argument(
         "--no-report", action="store_true", help="skip the analysis and HTML report at the end"
     )
     p.add_argument(
@@ -182,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
         max_failures=args.max_failures,
-        train_overrides=dict(args.option or []),
+        train_overrides=_train_overrides(args),
         plugins=getattr(args, "plugin", []),
         trackers=trackers,
         print_fn=write,
@@ -265,3 +271,12 @@ def cmd_suites(args: argparse.Namespace) -> int:
     ]
     print_table(("suite", "n", "architectures", "description"), rows, right=(1,))
     return 0
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """``--option`` pairs, with ``--weights`` as ``weights_file`` (absolute: workers may run
+    elsewhere)."""
+    overrides = dict(args.option or [])
+    if args.weights:
+        overrides["weights_file"] = str(Path(args.weights).expanduser().absolute())
+    return overrides

@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the training step")
     p.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="precomputed loss-weight volume of the training volume's shape (the release's "
+        "train-error-weights.tif); the floor is added to it (option weights_file)",
+    )
+    p.add_argument(
         "--option",
         action="append",
         type=parse_option,
@@ -70,6 +76,8 @@ def _plan(args: argparse.Namespace):
             overrides[key] = getattr(args, key)
     if getattr(args, "compile", False):
         overrides["compile"] = True
+    if getattr(args, "weights", None):
+        overrides["weights_file"] = str(Path(args.weights).expanduser().absolute())
     return plan_training(
         args.arch,
         args.profile,
