@@ -30,7 +30,7 @@ from analysis.compare import (
     compare_pair,
     comparisons_frame,
 )
-from analysis.distributions import Summary, summaries_frame, summarize
+from analysis.distributions import MIN_SEEDS, Summary, summaries_frame, summarize
 from analysis.files import atomic_write_csv, atomic_write_text
 from analysis.io import InstanceTable, load_instances
 from analysis.power import (
@@ -46,9 +46,11 @@ from analysis.tables import DEFAULT_BASELINES, Table1, table1, to_markdown
 __all__ = [
     "DEFAULT_REFERENCE",
     "SECONDARY_METRICS",
+    "SMALL_SAMPLE_SEEDS",
     "AnalysisReport",
     "analyze",
     "format_report",
+    "small_sample_lines",
     "write_json",
 ]
 
@@ -193,7 +195,7 @@ def analyze(
     metrics: Sequence[str] | None = None,
     paired: bool | None = None,
     level: float = 0.95,
-    ci_method: str = "BCa",
+    ci_method: str = "auto",
     alpha: float = 0.05,
     power: float = 0.8,
     n_simulations: int = 1000,
@@ -215,7 +217,11 @@ def analyze(
             plain table.
         metrics: metrics summarized; default ``metric`` plus :data:`SECONDARY_METRICS` present.
         paired: force paired/independent comparisons; None pairs by shared seeds.
-        level, ci_method: confidence level and bootstrap method of every interval.
+        level: confidence level of every interval.
+        ci_method: "auto" (default): the simulation-calibrated interval of each statistic
+            (docs/statistics.md), withheld below its minimum number of seeds; or "BCa" /
+            "percentile" for bootstrap intervals of the summaries and P(improvement). Differences
+            always use the interval that inverts the permutation test, so verdicts agree.
         alpha, power: significance level and target power.
         n_simulations: simulated experiments per sample size in the power simulation.
         power_cap: largest number of seeds the simulation tries.
@@ -423,8 +429,8 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
     corr = label.get(report.correction, report.correction)
     out = [
         f"densecell-bench analysis of {report.source or 'a table'}",
-        f"metric {report.metric}; reference {report.reference}; {pct} intervals: bootstrap {report.ci_method}, "
-        f"{report.n_resamples:,} resamples; seed {report.seed}",
+        f"metric {report.metric}; reference {report.reference}; {pct} intervals, "
+        f"{_methods_text(report)}; {report.n_resamples:,} resamples; seed {report.seed}",
         f"{report.n_instances} usable instances of {len(report.architectures)} architectures; "
         f"{len(report.excluded)} row(s) excluded (listed at the end)",
     ]
@@ -433,18 +439,30 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
         out += _summary_table(
             [s for s in report.summaries if s.metric == m], digits, full=m == report.metric
         )
+    first = report.summaries[0] if report.summaries else None
+    if first is not None:
+        out.append(
+            f"  CI methods: mean: {first.mean_ci.method}; median: {_median_method(report)}; "
+            f"IQM: {first.iqm_ci.method}. '(withheld)': too few seeds for the method to keep "
+            f"its level (docs/statistics.md)"
+        )
 
     if report.comparisons:
         out += [
             "",
             f"== {report.reference} against each other architecture ({report.metric}; "
             f"permutation test on the mean difference, {corr} over {report.comparisons[0].family_size})",
+            _verdict_legend(report),
         ]
         out += [f"  {c.verdict(digits)}" for c in report.comparisons]
     if report.pairwise:
         out += ["", f"== all pairs ({corr} over {report.pairwise[0].family_size})"]
+        if not report.comparisons:
+            out.append(_verdict_legend(report))
         out += [f"  {c.verdict(digits)}" for c in report.pairwise]
         out += [""] + _comparison_table(report.pairwise, digits)
+        methods = sorted({c.p_improvement.method for c in report.pairwise})
+        out.append(f"  P(a>b) CI: {'; '.join(methods)}")
     if report.power:
         p0 = report.power[0]
         out += [
@@ -454,8 +472,16 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
         ]
         out += _power_table(report.power)
     if report.best_of_k:
-        out += ["", f"== expected best of k instances ({report.metric}; {pct} bootstrap band)"]
+        band = report.best_of_k[0].method or "no band"
+        out += [
+            "",
+            f"== expected best of k instances ({report.metric}; {pct} band: {band}, "
+            f"for (k + 1)^2 <= n only: beyond, the estimate alone)",
+        ]
         out += _best_of_k_table(report.best_of_k, digits)
+    small = small_sample_lines(report)
+    if small:
+        out += ["", "== limits of these seeds", *(f"  {line}" for line in small)]
     if report.table1 is not None:
         out += [
             "",
@@ -478,6 +504,109 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
+def _methods_text(report: AnalysisReport) -> str:
+    if report.ci_method.lower() == "auto":
+        return "methods chosen by simulation (docs/statistics.md)"
+    return f"bootstrap {report.ci_method} for summaries and P(a>b)"
+
+
+def _median_method(report: AnalysisReport) -> str:
+    # At 5 seeds the median's interval is the plain order-statistic one with its exact level.
+    methods = [s.median_ci.method for s in report.summaries]
+    return max(set(methods), key=methods.count) if methods else ""
+
+
+def _verdict_legend(report: AnalysisReport) -> str:
+    level = {
+        "holm": "at the level of its Holm step (1 - alpha/k, shown), so it excludes 0 exactly "
+        "when p(Holm) < alpha",
+        "bonferroni": "at 1 - alpha/m, so it excludes 0 exactly when p(Bonferroni) < alpha",
+        "bh": "at 1 - R alpha/m (R: rejections; Benjamini-Yekutieli), so it excludes 0 exactly "
+        "when p(BH) < alpha",
+    }
+    level["fdr_bh"] = level["bh"]
+    how = level.get(report.correction, "unadjusted, so it excludes 0 exactly when p < alpha")
+    return (
+        f"  CI: the permutation test inverted {how}; unbounded: these seeds cannot detect any "
+        "difference"
+    )
+
+
+#: Below this many seeds the limits section says how likely an unseen failure mode is, even when
+#: nothing was withheld.
+SMALL_SAMPLE_SEEDS = 10
+#: Failure rate used to illustrate unseen failure modes (the simulation's collapsed seeds).
+_FAILURE_RATE = 0.1
+
+
+def small_sample_lines(report: AnalysisReport) -> list[str]:
+    """What the report withheld or cannot resolve with these seeds, one line each.
+
+    Lists withheld intervals per architecture, comparisons that cannot reach significance
+    whatever the data (and the seeds that would), cut best-of-k bands, and the limit no interval
+    of a mean escapes: a failure mode that is absent from the seeds (said whenever anything else
+    is, or below :data:`SMALL_SAMPLE_SEEDS` seeds).
+    """
+    lines = []
+    held: dict[tuple[str, str], list[str]] = {}
+    for s in report.summaries:
+        for name in ("mean", "median", "iqm"):
+            est = getattr(s, f"{name}_ci")
+            who = f"{s.architecture} ({s.n} seeds)"
+            if est.withheld and who not in held.setdefault((name, est.note), []):
+                held[(name, est.note)].append(who)
+    for (name, note), who in held.items():
+        label = {"iqm": "IQM"}.get(name, name)
+        lines.append(
+            f"{label} interval {note.replace('withheld: ', 'withheld, it ')}: {', '.join(who)}"
+        )
+    groups: dict[tuple, list[str]] = {}
+    for c in (*report.comparisons, *report.pairwise):
+        v = c.verdict_interval
+        if v is None or not (np.isinf(v.low) and np.isinf(v.high)):
+            continue
+        n = f"{c.n_pairs} pairs" if c.paired else f"{c.n_a}+{c.n_b} seeds"
+        key = (n, c.paired, round(c.min_pvalue, 12), round(1 - v.level, 12))
+        if f"{c.a} vs {c.b}" not in groups.setdefault(key, []):
+            groups[key].append(f"{c.a} vs {c.b}")
+    for (n, paired, min_p, alpha), pairs in groups.items():
+        lines.append(
+            f"no difference is detectable with {n}, whatever its size: the smallest possible "
+            f"permutation p is {min_p:.3g}, the verdict needs p < {alpha:.3g} "
+            f"(possible from {_seeds_to_detect(paired, alpha)}): {', '.join(pairs)}"
+        )
+    bands: dict[int, list[str]] = {}
+    for b in report.best_of_k:
+        if len(b.k) > 1 and b.method and b.k_max < len(b.k):
+            bands.setdefault(b.k_max, []).append(b.architecture)
+    for k_max, archs in sorted(bands.items()):
+        what = (
+            f"only for k <= {k_max} ((k + 1)^2 <= n)"
+            if k_max
+            else f"withheld (fewer than {MIN_SEEDS['mean']} seeds)"
+        )
+        lines.append(f"best-of-k band {what}: {', '.join(archs)}")
+    n_min = min((s.n for s in report.summaries), default=0)
+    if lines or 0 < n_min < SMALL_SAMPLE_SEEDS:
+        miss = (1 - _FAILURE_RATE) ** n_min
+        lines.append(
+            f"with {n_min} seeds, a failure mode that hits {_FAILURE_RATE:.0%} of seeds (e.g. "
+            f"collapsed training) is absent from the sample with probability {miss:.0%}; then "
+            f"no interval of a mean, mean difference or best-of-k can include its effect. "
+            f"Median and IQM intervals do not depend on it"
+        )
+    return lines
+
+
+def _seeds_to_detect(paired: bool, alpha: float) -> str:
+    """Fewest seeds per architecture (pairs when paired) whose smallest exact p is below alpha."""
+    for n in range(2, 64):
+        relabelings = 2**n if paired else math.comb(2 * n, n)
+        if 2 / relabelings < alpha:
+            return f"{n} {'pairs' if paired else 'seeds per architecture'}"
+    return "many seeds"
+
+
 def _seed_text(seed) -> str:
     return "" if seed is None or pd.isna(seed) else str(int(seed))
 
@@ -489,9 +618,15 @@ def _num(v: float, digits: int) -> str:
 def _ci(est, digits: int) -> str:
     if not np.isfinite(est.point):
         return ""
+    if est.withheld:
+        return f"{est.point:.{digits}f} (withheld)" if est.note else _num(est.point, digits)
     if not (np.isfinite(est.low) and np.isfinite(est.high)):
-        return _num(est.point, digits)
-    return f"{est.point:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]"
+        return f"{est.point:.{digits}f} [unbounded]"
+    text = f"{est.point:.{digits}f} [{est.low:.{digits}f}, {est.high:.{digits}f}]"
+    if est.note.startswith("exact level"):
+        # a discrete interval that cannot reach the level asked for carries its own
+        text += f" {100 * est.level:.3g}%"
+    return text
 
 
 def _summary_table(summaries: Sequence[Summary], digits: int, full: bool) -> list[str]:
@@ -591,7 +726,11 @@ def _best_of_k_table(curves: Sequence[BestOfK], digits: int) -> list[str]:
                 cells.append("")
             else:
                 lo, hi = c.low[k - 1], c.high[k - 1]
-                band = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else ""
+                band = (
+                    f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+                    if np.isfinite(lo) and np.isfinite(hi)
+                    else ""
+                )
                 cells.append(f"{c.expected[k - 1]:.{digits}f}{band}")
         rows.append(cells)
     return _text_table(header, rows)

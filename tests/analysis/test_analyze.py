@@ -1,4 +1,5 @@
 import json
+import re
 import time
 
 import numpy as np
@@ -192,3 +193,44 @@ def test_cli_errors(cli, tmp_path):
     assert proc.returncode == 2 and "no such file" in proc.stderr
     proc = cli("analyze", str(path), "--correction", "fdr")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_text_names_every_interval_method(report_and_dir):
+    report, _ = report_and_dir
+    text = format_report(report)
+    assert "methods chosen by simulation (docs/statistics.md)" in text
+    assert (
+        "CI methods: mean: t, Hall skewness-corrected; median: order statistics, "
+        "Hettmansperger-Sheather; IQM: trimmed-mean t (Tukey-McLaughlin/Yuen)" in text
+    )
+    assert "CI: the permutation test inverted at the level of its Holm step" in text
+    assert "P(a>b) CI: Wilson score (seeds won)" in text
+    assert "band: jackknife t, Hall skewness-corrected, for (k + 1)^2 <= n only" in text
+    # 25-26 seeds: nothing withheld, every verdict has a finite interval with its level
+    assert not re.search(r"\d \(withheld\)", text) and "CI unbounded" not in text
+    assert all(" % CI [" in line for line in report.verdicts())
+    summaries = report.summaries_frame()
+    assert set(summaries["mean_method"]) == {"t, Hall skewness-corrected"}
+    comparisons = report.comparisons_frame()
+    assert comparisons["verdict_ci_method"].str.startswith("permutation test inverted").all()
+
+
+def test_few_seeds_are_said_not_printed_as_if_not():
+    report = analyze(make_instances(n_seeds=5), n_resamples=500, write=False)
+    text = format_report(report)
+    assert re.search(r"0\.79\d \(withheld\)", text)  # the mean is printed, its interval is not
+    assert "93.8%" in text  # the median's order-statistic interval at its exact level
+    limits = text[text.index("== limits of these seeds") :]
+    assert "mean interval withheld, it needs >= 6 seeds: 2d3d_3x3x3 (5 seeds)" in limits
+    assert (
+        "no difference is detectable with 5 pairs, whatever its size: the smallest possible "
+        "permutation p is 0.0625, the verdict needs p < 0.0167 (possible from 7 pairs)" in limits
+    )
+    assert "best-of-k band withheld (fewer than 6 seeds)" in limits
+    assert "is absent from the sample with probability 59%" in limits
+    for c in report.comparisons:
+        assert not c.significant and "5 pairs cannot reach p(Holm) < 0.05" in c.verdict()
+    assert all(np.isnan(b.low).all() for b in report.best_of_k)
+    # ten seeds: intervals are back, the limits section only keeps what still applies
+    ten = format_report(analyze(make_instances(n_seeds=10), n_resamples=500, write=False))
+    assert not re.search(r"\d \(withheld\)", ten) and "best-of-k band only for k <= 2" in ten

@@ -19,11 +19,13 @@ from analysis.compare import (
     comparisons_frame,
     hedges_g,
     n_distinct_permutations,
+    newcombe_interval,
+    permutation_interval,
     permutation_pvalues,
     permutation_test,
     probability_of_improvement,
+    wilson_interval,
 )
-from analysis.distributions import bootstrap_ci
 
 
 def _diff(x, y, axis=-1):
@@ -214,14 +216,17 @@ def test_compare_pair_paired_uses_paired_tests():
     assert c.hedges_g == pytest.approx(hedges_g(x, y)) and c.cliffs_delta == pytest.approx(
         cliffs_delta(x, y)
     )
-    # streams: permutation, difference interval, P(improvement) interval, spawned from the seed
-    r_perm, r_diff, _ = np.random.default_rng(1).spawn(3)
+    # streams spawned from the seed: the permutation test (first) and the bootstrap of
+    # P(improvement) (third, only for a bootstrap ci_method)
+    r_perm, _, _ = np.random.default_rng(1).spawn(3)
     assert c.pvalue == _scipy_perm(x, y, True, 2000, r_perm).pvalue
-    ref = stats.bootstrap((x - y,), np.mean, vectorized=True, n_resamples=2000, rng=r_diff)
-    assert (c.difference.low, c.difference.high) == (
-        ref.confidence_interval.low,
-        ref.confidence_interval.high,
-    )
+    # the difference's interval inverts that same test (deliberate change from the BCa bootstrap)
+    r_perm, _, _ = np.random.default_rng(1).spawn(3)
+    low, high = permutation_interval(x, y, paired=True, n_resamples=2000, seed=r_perm)
+    assert (c.difference.low, c.difference.high) == (low, high)
+    assert c.difference.method == "permutation test inverted (sign flips), 2,000 random"
+    assert c.verdict_interval == c.difference  # uncorrected: the same 95 % interval
+    assert c.p_improvement.method == "Wilson score (seeds won)"
     assert c.significant and c.verdict().startswith("ref > worse: +0.0")
 
 
@@ -232,10 +237,13 @@ def test_compare_pair_independent_uses_welch_and_mann_whitney():
     assert not c.paired and (c.n_a, c.n_b, c.n_pairs) == (20, 25, 0)
     assert c.rank_test.pvalue == stats.mannwhitneyu(x, y).pvalue
     assert c.t_test.pvalue == pytest.approx(stats.ttest_ind(x, y, equal_var=False).pvalue)
-    r_perm, r_diff, _ = np.random.default_rng(3).spawn(3)
+    r_perm, _, _ = np.random.default_rng(3).spawn(3)
     assert c.pvalue == _scipy_perm(x, y, False, 2000, r_perm).pvalue
-    ref = bootstrap_ci((x, y), _diff, n_resamples=2000, seed=r_diff)
-    assert c.difference == ref
+    r_perm, _, _ = np.random.default_rng(3).spawn(3)
+    low, high = permutation_interval(x, y, n_resamples=2000, seed=r_perm)
+    assert (c.difference.low, c.difference.high) == (low, high)
+    assert c.difference.point == pytest.approx(x.mean() - y.mean())
+    assert c.p_improvement.method == "Newcombe score (Mann-Whitney)"
     assert np.isnan(c.d_z)
 
 
@@ -275,17 +283,21 @@ def test_verdict_format():
     c = apply_correction(
         [compare_pair(s["ref"], s["worse"], a="A", b="B", n_resamples=999)], "holm"
     )[0]
-    d = c.difference
+    # the format changed deliberately: the interval names its level (here Holm over a family of
+    # one: 95 %) and is the verdict interval, which agrees with p(Holm)
+    d = c.verdict_interval
     p = f"{c.p_adjusted:.1g}" if c.p_adjusted < 0.01 else f"{c.p_adjusted:.2g}"
     expected = (
-        f"A > B: {d.point:+.3f} [{d.low:.3f}, {d.high:.3f}], p(Holm) = {p}, g = {c.hedges_g:.1f}"
+        f"A > B: {d.point:+.3f}, 95 % CI [{d.low:.3f}, {d.high:.3f}], p(Holm) = {p}, "
+        f"g = {c.hedges_g:.1f}"
     )
     assert c.verdict() == expected
     assert re.fullmatch(
-        r"A > B: \+0\.\d{3} \[0\.\d{3}, 0\.\d{3}\], p\(Holm\) = 0\.\d+, g = \d\.\d", c.verdict()
+        r"A > B: \+0\.\d{3}, 95 % CI \[0\.\d{3}, 0\.\d{3}\], p\(Holm\) = 0\.\d+, g = \d\.\d",
+        c.verdict(),
     )
-    assert replace(c, p_adjusted=0.0004).verdict().split(", ")[2] == "p(Holm) < 0.001"
-    assert replace(c, p_adjusted=0.61).verdict().split(", ")[2] == "p(Holm) = 0.61"
+    assert replace(c, p_adjusted=0.0004).verdict().split(", ")[3] == "p(Holm) < 0.001"
+    assert replace(c, p_adjusted=0.61).verdict().split(", ")[3] == "p(Holm) = 0.61"
     uncorrected = compare_pair(s["ref"], s["same"], a="A", b="B", n_resamples=999)
     assert (
         " p = " in uncorrected.verdict() and "(no detectable difference)" in uncorrected.verdict()
@@ -295,9 +307,13 @@ def test_verdict_format():
 def test_degenerate_comparisons_do_not_raise():
     c = compare_pair(np.array([0.8]), np.array([0.7, 0.71]), n_resamples=100)
     assert np.isnan(c.pvalue) and np.isnan(c.t_test.pvalue)
-    const = compare_pair(np.full(5, 0.8), np.full(5, 0.8), paired=True, n_resamples=100)
+    const = compare_pair(np.full(8, 0.8), np.full(8, 0.8), paired=True, n_resamples=100)
     assert const.pvalue == 1.0 and "~" in const.verdict() and np.isnan(const.hedges_g)
     assert const.p_improvement.point == 0.5 and const.difference.low == const.difference.high == 0.0
+    # 5 pairs: 32 sign flips, the smallest p is 2/32 > 0.05: no shift can be rejected
+    five = compare_pair(np.full(5, 0.8), np.full(5, 0.8), paired=True, n_resamples=100)
+    assert (five.difference.low, five.difference.high) == (-np.inf, np.inf)
+    assert five.min_pvalue == 2 / 32 and "5 pairs cannot reach p < 0.05" in five.verdict()
 
 
 def test_same_seed_same_result():
@@ -319,3 +335,166 @@ def test_exact_limit_enumerates_small_paired_samples():
     tol = 1e-12
     expected = 2 * min((null >= obs - tol).mean(), (null <= obs + tol).mean())
     assert res.pvalue == pytest.approx(expected)
+
+
+# --------------------------------------------------------------- intervals that agree with tests
+@pytest.mark.parametrize(
+    "paired,n_x,n_y,exact", [(True, 8, 8, True), (False, 5, 6, True), (True, 12, 12, False),
+                             (False, 9, 11, False)],
+)  # fmt: skip
+def test_permutation_interval_inverts_the_test(paired, n_x, n_y, exact):
+    rng = np.random.default_rng(10)
+    x, y = rng.normal(0.3, 1, n_x), rng.normal(0, 1, n_y)
+    kw = dict(paired=paired, n_resamples=999, seed=5, exact=exact)
+    low, high = permutation_interval(x, y, **kw)
+    assert low < x.mean() - y.mean() < high
+
+    def accepted(delta):  # the test on x shifted by delta, with the same relabelings
+        return permutation_pvalues(x - delta, y, **kw)[1] >= 0.05
+
+    width = high - low
+    for delta in np.linspace(low - width, high + width, 121):
+        if min(abs(delta - low), abs(delta - high)) > 1e-9:
+            assert accepted(delta) == (low < delta < high), delta
+    eps = 1e-9 * width
+    assert accepted(low + eps) and accepted(high - eps)
+    assert not accepted(low - eps) and not accepted(high + eps)
+    # batched: each row gets the interval it gets alone (exact relabelings are shared)
+    if exact:
+        batch = permutation_interval(np.stack([x, x + 1]), np.stack([y, y]), **kw)
+        np.testing.assert_allclose(np.column_stack(batch), [[low, high], [low + 1, high + 1]])
+
+
+def _family(rng, n, paired, ties):
+    scores = {}
+    seeds = pd.Index(range(n))
+    common = rng.normal(0, 0.01, n)
+    for name, shift in zip("ABCD", (0.0, 0.004, 0.012, 0.03)):
+        v = 0.8 - shift + common + rng.normal(0, 0.01, n)
+        scores[name] = pd.Series(np.round(v, 2) if ties else v, index=seeds)
+    if not paired:
+        scores = {k: v.to_numpy() for k, v in scores.items()}
+    return scores
+
+
+def test_verdict_interval_excludes_zero_exactly_when_significant():
+    rng = np.random.default_rng(11)
+    checked = dict.fromkeys(("holm", "bh", "bonferroni", "none"), 0)
+    significant = dict.fromkeys(checked, 0)
+    for n in (5, 6, 7, 8, 10, 14):
+        for paired in (True, False):
+            for ties in (False, True):
+                scores = _family(rng, n, paired, ties)
+                raw = compare_all_pairs(
+                    scores, correction="none", n_resamples=499, seed=int(rng.integers(1000))
+                )
+                for correction in checked:
+                    for c in apply_correction(raw, correction):
+                        v = c.verdict_interval
+                        excludes = not (v.low <= 0 <= v.high)
+                        assert excludes == c.significant, (correction, c.verdict())
+                        if c.significant:
+                            assert (v.low > 0) == (v.point > 0) and v.level >= 1 - c.alpha
+                            sign = c.verdict().split(": ")[0].split(" ")[1]
+                            assert sign == (">" if v.point > 0 else "<")
+                        else:
+                            assert "(no detectable difference" in c.verdict()
+                        # never narrower than the unadjusted 95 % interval: covers at least as often
+                        assert v.low <= c.difference.low and c.difference.high <= v.high
+                        checked[correction] += 1
+                        significant[correction] += c.significant
+    assert set(checked.values()) == {6 * 2 * 2 * 6}
+    assert all(20 < k < 6 * 2 * 2 * 6 - 20 for k in significant.values()), significant
+
+
+def test_verdict_interval_levels_follow_the_correction():
+    # Holm over 3 with p = (0.06, 0.03, 0.001), one rejection: the rejected comparison's interval
+    # is at 1 - 0.05/3; the others at the level of the failed step, 1 - 0.05/2. (The p-values
+    # are set by hand, so only the levels are checked here.)
+    rng = np.random.default_rng(12)
+    s = _family(rng, 14, True, False)
+    comps = [compare_pair(s["A"], s[b], a="A", b=b, n_resamples=999, seed=1) for b in "BCD"]
+    comps = [replace(c, permutation=replace(c.permutation, pvalue=p)) for c, p in
+             zip(comps, (0.06, 0.03, 0.001))]  # fmt: skip
+    holm = apply_correction(comps, "holm")
+    assert [c.significant for c in holm] == [False, False, True]
+    assert [round(c.verdict_interval.level, 6) for c in holm] == [
+        0.975,
+        0.975,
+        round(1 - 0.05 / 3, 6),
+    ]
+    assert "Holm step alpha/3" in holm[2].verdict_interval.method
+    bonf = apply_correction(comps, "bonferroni")
+    assert {round(c.verdict_interval.level, 6) for c in bonf} == {round(1 - 0.05 / 3, 6)}
+    bh = apply_correction(comps, "bh")  # BH rejects 0.001 and 0.03 (0.03 <= 2/3 * 0.05)
+    assert [c.significant for c in bh] == [False, True, True]
+    assert {round(c.verdict_interval.level, 6) for c in bh} == {round(1 - 2 * 0.05 / 3, 6)}
+    none = apply_correction(comps, "none")
+    assert all(c.verdict_interval == c.difference for c in none)
+
+
+def test_known_answer_table_verdicts_agree():
+    """The issue's symptom: `-0.009 [-0.020, -0.000]` next to `p(Holm) = 0.1, no detectable
+    difference`. On the synthetic known-answer tables (true differences 0, 0.03 and 0.06) every
+    verdict line's printed interval is on the side of 0 its test says, at 5 to 26 seeds."""
+    from analysis.analyze import analyze
+    from tests.analysis.conftest import make_instances
+
+    number = r"(-?(?:inf|\d+\.\d+))"
+    pattern = re.compile(rf": [+-]\d\.\d{{3}}, [\d.]+ % CI (?:\[{number}, {number}\]|(unbounded))")
+    lines = 0
+    for n, seed in ((5, 0), (6, 0), (6, 1), (8, 2), (10, 0), (26, 0)):
+        report = analyze(make_instances(n_seeds=n, seed=seed), n_resamples=999, write=False)
+        for line in [c.verdict() for c in (*report.comparisons, *report.pairwise)]:
+            m = pattern.search(line)
+            assert m, line
+            detected = " ~ " not in line
+            if m.group(3):  # unbounded: these seeds cannot reject anything
+                assert not detected and "cannot reach p(Holm) < 0.05" in line
+            else:
+                low, high = float(m.group(1)), float(m.group(2))
+                assert (low > 0 or high < 0) == detected, line
+                if detected:
+                    assert (low > 0) == (" > " in line), line
+            lines += 1
+    assert lines == 6 * 9
+    # and 26 seeds find the two real differences of the reference family
+    ref = analyze(make_instances(n_seeds=26), n_resamples=999, write=False).comparisons
+    assert [c.significant for c in ref] == [False, True, True]
+
+
+def test_wilson_and_newcombe_intervals():
+    from statsmodels.stats.proportion import proportion_confint
+
+    k = np.arange(11)
+    np.testing.assert_allclose(
+        np.column_stack(wilson_interval(k, 10)),
+        np.column_stack(proportion_confint(k, 10, method="wilson")),
+    )
+    ci = stats.binomtest(7, 10).proportion_ci(0.95, method="wilson")
+    np.testing.assert_allclose(wilson_interval(7, 10), (ci.low, ci.high))
+    # Newcombe's method 5: the roots of (theta_hat - t)^2 = z^2 V(t) either side of theta_hat
+    from scipy.optimize import brentq
+
+    theta, m, n = 0.8, 7, 9
+    z2, half = stats.norm.ppf(0.975) ** 2, (m + n) / 2 - 1
+
+    def f(t):
+        v = t * (1 - t) * (1 + half * ((1 - t) / (2 - t) + t / (1 + t))) / (m * n)
+        return (theta - t) ** 2 - z2 * v
+
+    low, high = newcombe_interval(theta, m, n)
+    assert low == pytest.approx(brentq(f, 1e-12, theta), abs=1e-12)
+    assert high == pytest.approx(brentq(f, theta, 1 - 1e-12), abs=1e-12)
+    low, high = newcombe_interval(np.array([0.0, 1.0]), 5, 5)
+    assert low[0] == 0.0 and 0 < high[0] < 0.5 and 0.5 < low[1] < 1 and high[1] == 1.0
+
+
+def test_probability_of_improvement_withheld_below_five_seeds():
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 2.5, 1.0, 3.0])
+    for paired in (True, False):
+        est = probability_of_improvement(x, y, paired=paired)
+        assert est.withheld and est.note == "withheld: needs >= 5 seeds"
+    est = probability_of_improvement(np.append(x, 5.0), np.append(y, 4.0), paired=True)
+    assert est.point == pytest.approx(4 / 5)
+    np.testing.assert_allclose((est.low, est.high), wilson_interval(4, 5))

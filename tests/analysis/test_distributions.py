@@ -2,7 +2,19 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.distributions import Estimate, bootstrap_ci, iqm, kde, summaries_frame, summarize
+from analysis.distributions import (
+    MIN_SEEDS,
+    Estimate,
+    bootstrap_ci,
+    calibrated_ci,
+    hall_t_interval,
+    iqm,
+    iqm_interval,
+    kde,
+    median_interval,
+    summaries_frame,
+    summarize,
+)
 
 
 def _scipy_ci(x, statistic, method, seed, n_resamples=2000, level=0.95):
@@ -45,9 +57,10 @@ def test_bootstrap_equals_scipy(method, name):
     assert again == est
 
 
-def test_summary_fields_and_intervals_match_scipy():
+def test_summary_fields_and_bootstrap_intervals_match_scipy():
+    # method="BCa" keeps the old bootstrap intervals on request (the default is "auto" now)
     x = np.random.default_rng(2).normal(0.8, 0.02, 26)
-    s = summarize(x, architecture="a", metric="m", n_resamples=2000, seed=7)
+    s = summarize(x, architecture="a", metric="m", method="BCa", n_resamples=2000, seed=7)
     assert s.n == 26 and s.mean == pytest.approx(x.mean()) and s.sd == pytest.approx(x.std(ddof=1))
     assert s.median == pytest.approx(np.median(x)) and s.iqm == pytest.approx(
         stats.trim_mean(x, 0.25)
@@ -69,8 +82,11 @@ def test_summary_fields_and_intervals_match_scipy():
 def test_degenerate_samples():
     one = summarize(np.array([0.8]), n_resamples=100)
     assert one.n == 1 and np.isnan(one.sd) and np.isnan(one.mean_ci.low)
-    const = summarize(np.full(5, 0.7), n_resamples=100)
-    assert const.mean_ci == Estimate(0.7, 0.7, 0.7, 0.95, "bootstrap BCa")
+    const = summarize(np.full(6, 0.5), n_resamples=100)
+    assert const.mean_ci == Estimate(0.5, 0.5, 0.5, 0.95, "t, Hall skewness-corrected")
+    assert summarize(np.full(5, 0.7), method="BCa", n_resamples=100).mean_ci == Estimate(
+        0.7, 0.7, 0.7, 0.95, "bootstrap BCa"
+    )
     empty = summarize(np.array([]), n_resamples=100)
     assert empty.n == 0 and np.isnan(empty.mean)
     with pytest.raises(ValueError, match="NaN"):
@@ -130,3 +146,76 @@ def test_percentile_interval_coverage_calibration():
         both.confidence_interval.low[5],
         both.confidence_interval.high[5],
     )
+
+
+# ----------------------------------------------------------------- calibrated intervals
+def test_hall_t_is_the_t_interval_for_symmetric_data_and_shifts_with_skewness():
+    x = np.array([0.70, 0.74, 0.78, 0.80, 0.82, 0.86, 0.90])  # skewness exactly 0
+    low, high = hall_t_interval(x)
+    ref = stats.t.interval(0.95, 6, loc=x.mean(), scale=stats.sem(x))
+    np.testing.assert_allclose([low, high], ref, rtol=1e-12)
+    # a long right tail moves the interval up (Hall 1992: T is left-skewed then)
+    skewed = np.array([0.70, 0.71, 0.72, 0.73, 0.75, 0.80, 0.95])
+    low, high = hall_t_interval(skewed)
+    t_low, t_high = stats.t.interval(0.95, 6, loc=skewed.mean(), scale=stats.sem(skewed))
+    assert low > t_low and high > t_high
+    # hand-computed from the formula: f(T) = ((1 + u T)^3 - 1) / (3 u) + g / (6 sqrt n)
+    n, g = 7, stats.skew(skewed, bias=True)
+    u, c = g / (3 * np.sqrt(n)), g / (6 * np.sqrt(n))
+    q = stats.t.ppf(0.975, n - 1)
+    inv = lambda y: (np.cbrt(1 + 3 * u * (y - c)) - 1) / u  # noqa: E731
+    se = stats.sem(skewed)
+    np.testing.assert_allclose(
+        [low, high], [skewed.mean() - se * inv(q), skewed.mean() - se * inv(-q)]
+    )
+    # batched: rows are independent experiments
+    batch = np.stack([x, skewed])
+    np.testing.assert_allclose(np.column_stack(hall_t_interval(batch))[1], [low, high])
+
+
+def test_median_interval_order_statistics_and_interpolation():
+    # n = 5: no order-statistic interval reaches 95 %; [min, max] with its exact 1 - 2/32
+    x5 = np.array([5.0, 1.0, 4.0, 2.0, 3.0])
+    assert median_interval(x5) == (1.0, 5.0, 1 - 2 / 32)
+    # n = 10: [x(2), x(9)] covers 97.9 %, [x(3), x(8)] 89.1 %; Hettmansperger-Sheather
+    # interpolates between them: I = (0.9785 - 0.95) / (0.9785 - 0.8906), lam = 8 I / (2 + 6 I)
+    x = np.arange(1.0, 11.0)
+    g2, g3 = 1 - 2 * stats.binom.cdf(1, 10, 0.5), 1 - 2 * stats.binom.cdf(2, 10, 0.5)
+    share = (g2 - 0.95) / (g2 - g3)
+    lam = 8 * share / (2 + 6 * share)
+    low, high, level = median_interval(x)
+    assert (low, high, level) == pytest.approx((2 + lam, 9 - lam, 0.95))
+    # it lies inside scipy's conservative order-statistic interval and outside the next one
+    ci = stats.quantile_test(x, q=5.5, p=0.5).confidence_interval(0.95)
+    assert ci.low <= low <= 3.0 and 8.0 <= high <= ci.high
+    est = calibrated_ci(x5, "median")
+    assert est.level == 1 - 2 / 32 and "exact level 93.8%" in est.note and not est.withheld
+
+
+def test_iqm_interval_is_yuens_trimmed_t():
+    x = np.random.default_rng(4).normal(0.8, 0.02, 13)
+    low, high = iqm_interval(x)
+    assert (low + high) / 2 == pytest.approx(iqm(x))
+    # Yuen's standard error from scipy's trimmed two-sample t: a copy shifted by c has the same
+    # se, so t = -c / sqrt(2 se^2)
+    c = 0.01
+    res = stats.ttest_ind(x, x + c, trim=0.25)
+    se = c / abs(res.statistic) / np.sqrt(2)
+    h = 13 - 2 * 3
+    assert (high - low) / 2 == pytest.approx(stats.t.ppf(0.975, h - 1) * se)
+
+
+def test_calibrated_intervals_are_withheld_below_min_seeds():
+    rng = np.random.default_rng(5)
+    for name, n_min in (("mean", MIN_SEEDS["mean"]), ("median", 5), ("iqm", 5)):
+        short = calibrated_ci(rng.normal(size=n_min - 1), name)
+        assert short.withheld and np.isfinite(short.point) and "needs >= " in short.note
+        enough = calibrated_ci(rng.normal(size=n_min), name)
+        assert not enough.withheld and enough.low < enough.point < enough.high
+    s = summarize(rng.normal(size=5))
+    assert s.mean_ci.withheld and not s.median_ci.withheld and not s.iqm_ci.withheld
+    row = summaries_frame([s]).iloc[0]
+    assert row["mean_note"] == "withheld: needs >= 6 seeds" and np.isnan(row["mean_low"])
+    assert row["median_method"] == "order statistics" and row["iqm_method"].startswith("trimmed")
+    assert Estimate(0.5, np.nan, np.nan, 0.95, "m", "withheld").format() == "0.500"
+    assert Estimate(0.5, -np.inf, np.inf, 0.95, "m").format() == "0.500 [unbounded]"

@@ -7,7 +7,9 @@ import pytest
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
 from analysis.compare import compare_pair
+from analysis.distributions import hall_t_interval, mean_interval
 from analysis.power import (
+    band_k_max,
     best_of_k,
     best_of_k_frame,
     expected_max_of_k,
@@ -44,15 +46,25 @@ def test_expected_best_of_k_large_n_is_finite():
 
 
 def test_best_of_k_band():
+    # the band is the jackknife t (Hall-corrected) for (k + 1)^2 <= n, withheld beyond (the method
+    # changed deliberately from the percentile bootstrap, which covered 46-93 %)
     x = np.random.default_rng(2).normal(0.8, 0.02, 26)
     c = best_of_k(x, architecture="a", metric="m", n_resamples=2000, seed=0)
     assert c.k.tolist() == list(range(1, 27))
     assert c.expected[0] == pytest.approx(x.mean()) and c.expected[-1] == x.max()
-    assert np.all(c.low <= c.expected + 1e-12) and np.all(c.expected <= c.high + 1e-12)
-    assert c.high[-1] == x.max()  # a bootstrap maximum never exceeds the observed one
-    again = best_of_k(x, architecture="a", metric="m", n_resamples=2000, seed=0)
-    np.testing.assert_array_equal(c.low, again.low)
-    np.testing.assert_array_equal(c.high, again.high)
+    assert c.k_max == band_k_max(26) == 4 and c.method == "jackknife t, Hall skewness-corrected"
+    assert np.all(c.low[:4] <= c.expected[:4]) and np.all(c.expected[:4] <= c.high[:4])
+    assert np.isnan(c.low[4:]).all() and np.isnan(c.high[4:]).all()
+    assert [band_k_max(n) for n in (5, 6, 8, 9, 10, 15, 16, 25, 26)] == [0, 1, 1, 2, 2, 2, 3, 4, 4]
+    # k = 1 is the mean, and its band the mean's interval
+    np.testing.assert_allclose([c.low[0], c.high[0]], mean_interval(x), rtol=1e-12)
+    # pseudo-values by brute force: n E_k(all) - (n - 1) E_k(all but i)
+    n, k = 26, 3
+    loo = np.array([expected_max_of_k(np.delete(x, i))[k - 1] for i in range(n)])
+    pseudo = n * c.expected[k - 1] - (n - 1) * loo
+    np.testing.assert_allclose(
+        [c.low[k - 1], c.high[k - 1]], hall_t_interval(pseudo, c.expected[k - 1]), rtol=1e-10
+    )
     frame = best_of_k_frame([c])
     assert len(frame) == 26 and list(frame.columns[:4]) == [
         "architecture",
@@ -62,6 +74,13 @@ def test_best_of_k_band():
     ]
     one = best_of_k(np.array([0.5]))
     assert one.expected.tolist() == [0.5] and np.isnan(one.low[0])
+    few = best_of_k(x[:5])
+    assert few.k_max == 0 and np.isnan(few.low).all() and "needs >= 6 seeds" in few.note
+    # the old percentile band on request: deterministic per seed, capped by the observed maximum
+    old = best_of_k(x, n_resamples=2000, seed=0, method="percentile")
+    again = best_of_k(x, n_resamples=2000, seed=0, method="percentile")
+    np.testing.assert_array_equal(old.low, again.low)
+    assert old.high[-1] == x.max() and old.method == "bootstrap percentile"
 
 
 def test_seeds_for_power_matches_statsmodels():
