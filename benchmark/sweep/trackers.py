@@ -8,7 +8,7 @@ TensorBoard folder per instance (trial), with every reported evaluation point:
   this logger by itself whenever tensorboardX is installed (``ray[tune]`` installs it); the flag
   makes it explicit and fails when tensorboardX is missing.
 - ``mlflow``: ``ray.air.integrations.mlflow.MLflowLoggerCallback``; tracking URI from
-  ``$MLFLOW_TRACKING_URI``, else a file store ``RUN/mlruns``; experiment = the suite's name; each
+  ``$MLFLOW_TRACKING_URI``, else a SQLite store ``RUN/mlflow.db``; experiment = the suite's name; each
   MLflow run is tagged with the sweep's run name.
 - ``wandb``: ``ray.air.integrations.wandb.WandbLoggerCallback``; project ``$WANDB_PROJECT`` (default
   ``densecell-bench``), group ``SUITE/RUN``, local files under ``RUN/wandb``; ``WANDB_MODE=offline``
@@ -116,7 +116,9 @@ def sweep_callbacks(
 
 
 def _mlflow_uri(folder: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or (folder / "mlruns").resolve().as_uri()
+    """``$MLFLOW_TRACKING_URI``, else a SQLite store ``folder/mlflow.db`` (MLflow 3 refuses new
+    file stores such as ``./mlruns``)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(folder / 'mlflow.db').resolve()}"
 
 
 class _ProgressBase:
@@ -349,7 +351,7 @@ class _TensorBoardSearch:
 class _MLflowSearch:
     """One MLflow run per decided candidate in experiment ``search-<name>``: its parameters, its
     per-seed eval MIoU(all) (step = seed), its objective and state. Tracking URI from
-    ``$MLFLOW_TRACKING_URI``, else ``SEARCH/mlruns``."""
+    ``$MLFLOW_TRACKING_URI``, else ``SEARCH/mlflow.db``."""
 
     def __init__(self, search_dir: Path, name: str, config: dict[str, Any]) -> None:
         import mlflow
