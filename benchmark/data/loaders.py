@@ -38,7 +38,26 @@ def _read_image(source: ArrayLike, name: str) -> np.ndarray:
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
         if bad:
             raise DataError(f"{name}: the image holds {bad} NaN or infinite voxels")
-    return normalize(array)
+    return normalize(array, name)
+
+
+def _check_contiguous_ids(
+    labels: dict[str, np.ndarray], names: dict[str, tuple[str, str]], n_classes: int
+) -> None:
+    """Inferred class ids must all occur: a stray value (a 9 in 0..6 labels) would silently make
+    empty classes 7 and 8 part of every MIoU."""
+    counts = sum(np.bincount(lab.ravel(), minlength=n_classes)[:n_classes] for lab in labels.values())
+    missing = [int(c) for c in np.flatnonzero(counts == 0)]
+    if not missing:
+        return
+    above = {int(c): int(counts[c]) for c in range(missing[0] + 1, n_classes) if counts[c]}
+    files = ", ".join(n[1] for n in names.values())
+    raise DataError(
+        f"{files}: class ids {missing} never occur, but ids above them do "
+        f"({', '.join(f'{c} in {n} voxels' for c, n in above.items())}); a stray label value "
+        "would make empty classes count in every MIoU. Fix the labels, or pass --n-classes "
+        f"{n_classes} (and --org-classes) if the classes are intended"
+    )
 
 
 def _load(source: ArrayLike) -> np.ndarray:
@@ -126,6 +145,8 @@ def load_volumes(
             n_classes = max(int(lab.max()) + 1 for lab in labels.values())
             if any_color:
                 n_classes = max(n_classes, max(load_color_table(color_table)) + 1)
+            else:
+                _check_contiguous_ids(labels, names, n_classes)
     if n_classes < 1:
         raise DataError(f"n_classes must be >= 1, got {n_classes}")
     for split, lab in labels.items():

@@ -32,12 +32,28 @@ class DataError(ValueError):
     """Bad input data; the message names the file and the problem."""
 
 
-def normalize(image: np.ndarray) -> np.ndarray:
-    """float32 copy of ``image`` with mean 0 and sd 1 (sd 0 leaves it centered)."""
-    image = np.asarray(image, dtype=np.float32)
-    mean = float(image.mean(dtype=np.float64))
-    sd = float(image.std(dtype=np.float64))
-    return ((image - mean) / (sd if sd > 0 else 1.0)).astype(np.float32)
+def normalize(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """float32 copy of ``image`` with mean 0 and sd 1.
+
+    The statistics and the shift are computed in float64, so images with values beyond float32's
+    range (a float64 volume in raw detector units, say) normalize correctly.
+
+    Raises:
+        DataError: the image is constant (nothing to segment) or holds NaN/infinite values;
+            the message starts with ``name``.
+    """
+    image = np.asarray(image)
+    wide = image.astype(np.float64) if image.dtype != np.float64 else image
+    mean = float(wide.mean())
+    sd = float(wide.std())
+    if not (np.isfinite(mean) and np.isfinite(sd)):
+        raise DataError(f"{name}: the image holds NaN or infinite values")
+    if sd == 0:
+        raise DataError(
+            f"{name}: the image is constant (every voxel is {wide.flat[0]:g}); there is nothing "
+            "to segment"
+        )
+    return ((wide - mean) / sd).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,9 @@ class _Normalized:
         self.shape = tuple(array.shape)
 
     def __getitem__(self, index) -> np.ndarray:
-        return ((np.asarray(self.array[index], dtype=np.float32) - self.mean) / self.sd).astype(
-            np.float32
-        )
+        # float64 first: raw values beyond float32's range normalize instead of overflowing.
+        block = np.asarray(self.array[index], dtype=np.float64)
+        return ((block - self.mean) / self.sd).astype(np.float32)
 
 
 def _streaming_stats(array, slab: int = 8) -> tuple[float, float]:
@@ -59,7 +59,27 @@ def _streaming_stats(array, slab: int = 8) -> tuple[float, float]:
         count += block.size
     mean = total / count
     sd = max(total_sq / count - mean**2, 0.0) ** 0.5
-    return mean, sd if sd > 0 else 1.0
+    if not np.isfinite(sd):
+        raise DataError("values too large to normalize (their squares overflow float64)")
+    if not sd > 0:
+        raise DataError("the input is constant; there is nothing to segment")
+    return mean, sd
+
+
+def check_output_path(path: str | Path, what: str = "output") -> None:
+    """Raises ValueError when ``path`` cannot take a volume: an existing folder that is not a
+    Zarr store, a suffix other than .tif/.tiff/.zarr, or a parent that is a file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".tif", ".tiff", ".zarr"):
+        raise ValueError(
+            f"{what} {path}: name the file to write, ending in .tif/.tiff (TIFF) or .zarr (OME-Zarr)"
+        )
+    if path.is_dir() and suffix != ".zarr":
+        raise ValueError(f"{what} {path} is a folder; name the file to write inside it")
+    parent = next((p for p in path.parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ValueError(f"{what} {path}: {parent} is a file, not a folder")
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,7 @@ def segment_volume(
     Args:
         checkpoints: ``best.pt`` files of one or more instances.
         input_spec: the image volume (any format of ``read_array``), ``(z, x, y)``.
-        output: the segmentation: ``*.zarr`` for OME-Zarr, anything else for TIFF.
+        output: the segmentation: ``*.zarr`` for OME-Zarr, ``*.tif``/``*.tiff`` for TIFF.
         probabilities: also write the class probabilities here (``*.zarr`` or TIFF).
         min_component_size: remove connected components smaller than this per class.
         device, overlap, blend: inference settings.
@@ -111,13 +131,24 @@ def segment_volume(
     started = time.perf_counter()
     if not checkpoints:
         raise ValueError("segment needs at least one --checkpoint")
+    # Outputs are checked before any work: a bad path must not fail after the whole inference.
+    for what, target in (("--output", output), ("--probabilities", probabilities)):
+        if target is not None:
+            check_output_path(target, what)
     dev = resolve_device(device)
-    models, windows, n_classes = [], set(), None
+    models, windows, schemas = [], set(), {}
     for path in checkpoints:
         model, ckpt = load_checkpoint(path, dev)
         models.append(model)
         windows.add((tuple(ckpt["in_window"]), tuple(ckpt["out_window"])))
-        n_classes = len(ckpt["class_names"])
+        schemas[str(path)] = tuple(ckpt["class_names"])
+    if len(set(schemas.values())) > 1:
+        listed = "; ".join(f"{p}: {len(c)} classes {list(c)}" for p, c in schemas.items())
+        raise ValueError(
+            f"ensemble members were trained on different classes ({listed}); their "
+            "probabilities cannot be averaged"
+        )
+    n_classes = len(next(iter(schemas.values())))
     if len(windows) > 1:
         raise ValueError(
             f"ensemble members have different windows {sorted(windows)}; segment them separately"
@@ -128,7 +159,10 @@ def segment_volume(
         raise DataError(
             f"{input_spec}: expected a 3D (z, x, y) volume, got shape {tuple(array.shape)}"
         )
-    mean, sd = _streaming_stats(array)
+    try:
+        mean, sd = _streaming_stats(array)
+    except DataError as exc:
+        raise DataError(f"{input_spec}: {exc}") from None
     volume = _Normalized(array, mean, sd)
     voxel_size = read_voxel_size(input_spec, level=level)
     voxel_size = voxel_size if voxel_size is not None and len(voxel_size) == 3 else None

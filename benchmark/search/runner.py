@@ -70,15 +70,13 @@ Resume
     done; a RUNNING trial whose parameters were not all drawn is told FAIL. Then the search asks
     new candidates until the study holds ``trials`` of them. The sampler's seed is derived from
     ``sampler_seed`` and the invocation count, so a resumed search does not replay the random
-    start-up proposals. One driver per search: ``driver.pid`` refuses a second live one."""
+    start-up proposals. One driver per search: the folder's lock refuses a second live one."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shlex
-import socket
 import sys
 import time
 import warnings
@@ -92,6 +90,7 @@ import pandas as pd
 
 from benchmark.data.spec import DataSpec
 from benchmark.records import write_json
+from benchmark.records.lock import folder_lock
 from benchmark.search.driver import SearchDriver
 from benchmark.search.executors import InlineExecutor, RayExecutor
 from benchmark.search.export import export_candidates
@@ -155,28 +154,6 @@ def _check_overrides(settings: SearchSettings, space: Any, train_values: Mapping
         )
 
 
-def _driver_lock(search_dir: Path) -> None:
-    lock = search_dir / "driver.pid"
-    if lock.is_file():
-        parts = lock.read_text().split()
-        if (
-            len(parts) == 2
-            and parts[0] == socket.gethostname()
-            and parts[1].isdigit()
-            and int(parts[1]) != os.getpid()
-        ):
-            try:
-                os.kill(int(parts[1]), 0)
-                alive = True
-            except ProcessLookupError:
-                alive = False
-            except PermissionError:
-                alive = True
-            if alive:
-                raise ValueError(f"another search process (pid {parts[1]}) is driving {search_dir}")
-    lock.write_text(f"{socket.gethostname()} {os.getpid()}\n")
-
-
 def run_search(
     settings: SearchSettings,
     *,
@@ -221,6 +198,52 @@ def run_search(
             finished seed and decided candidate (``benchmark.sweep.trackers.SearchTrackers``).
         progress: a progress bar over candidates (default: when stderr is a terminal).
     """
+    search_dir, continuing = resolve_search_dir(
+        Path(results_root).resolve(), settings.space, name, resume
+    )
+    with folder_lock(search_dir, "search"):
+        return _search(
+            settings,
+            search_dir,
+            continuing,
+            data=data,
+            storage=storage,
+            address=address,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            max_concurrent=max_concurrent,
+            max_failures=max_failures,
+            executor=executor,
+            report=report,
+            command=command,
+            train_fn=train_fn,
+            print_fn=print_fn,
+            trackers=trackers,
+            progress=progress,
+        )
+
+
+def _search(
+    settings: SearchSettings,
+    search_dir: Path,
+    continuing: bool,
+    *,
+    data: DataSpec | None = None,
+    storage: str | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float | None = None,
+    max_concurrent: int | None = None,
+    max_failures: int = 2,
+    executor: str = "ray",
+    report: bool = True,
+    command: str | None = None,
+    train_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    print_fn: Callable[[str], None] = print,
+    trackers: Sequence[str] = (),
+    progress: bool | None = None,
+) -> SearchResult:
+    """The search in ``search_dir`` (locked by :func:`run_search`)."""
     import optuna
 
     from architectures import load_plugin
@@ -229,9 +252,6 @@ def run_search(
     from benchmark.records import environment_record
 
     started = time.monotonic()
-    search_dir, continuing = resolve_search_dir(
-        Path(results_root).resolve(), settings.space, name, resume
-    )
     meta: dict[str, Any] = {}
     if continuing:
         meta = json.loads((search_dir / "search.json").read_text())
@@ -246,10 +266,9 @@ def run_search(
     space = get_space(settings.space)
     # Checked before Ray starts: fixed options must not be searched ones.
     _check_overrides(settings, space, {k: getattr(TrainConfig(), k) for k in space.train_fields})
-    search_dir.mkdir(parents=True, exist_ok=True)
-    _driver_lock(search_dir)
     if continuing and "://" not in str(storage):
-        # No other driver is alive (driver.pid): a journal lock left by a killed one is stale.
+        # This process holds the folder lock, so no other driver is alive: a journal lock left
+        # by a killed one is stale.
         Path(str(storage) + ".lock").unlink(missing_ok=True)
 
     fn = train_fn or train_seed
@@ -385,7 +404,6 @@ def run_search(
         wall_time_s=round(time.monotonic() - started, 1),
     )
     write_json(meta, search_dir / "search.json")
-    (search_dir / "driver.pid").unlink(missing_ok=True)
     return SearchResult(
         search_dir,
         cands,

@@ -525,4 +525,8 @@ def test_normalize_is_mean_zero_sd_one():
     out = normalize(np.array([1.0, 2.0, 3.0, 4.0]))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, (np.array([1, 2, 3, 4]) - 2.5) / np.sqrt(1.25), rtol=1e-6)
-    np.testing.assert_array_equal(normalize(np.full(3, 7.0)), np.zeros(3))
+    with pytest.raises(DataError, match="vol.tif: the image is constant .every voxel is 7"):
+        normalize(np.full(3, 7.0), "vol.tif")
+    # Beyond float32's range: normalized in float64, not overflowed to inf.
+    huge = np.array([1e300, 2e300, 3e300, 4e300])
+    np.testing.assert_allclose(normalize(huge), normalize(np.array([1.0, 2, 3, 4])), rtol=1e-6)

@@ -94,6 +94,31 @@ def test_two_architectures_two_seeds_end_to_end(tmp_path):
 
     assert instance_seeds(0) != instance_seeds(1)
 
+    # One configuration per run: every row carries it, and a resume under other settings is
+    # refused with the differences, before anything is trained.
+    assert instances.identity.notna().all()
+    assert instances.groupby("architecture").identity.nunique().eq(1).all()
+    stored = {a: c["hash"] for a, c in meta["configurations"].items()}
+    assert dict(zip(instances.architecture, instances.identity)) == stored
+    base = ["run", "--suite", "pair.toml", "--name", "e2e", "--results", "res", "--no-report"]
+    same = [*FAST, "--option", "evals_per_epoch=80"]
+    out = _run([*base, *same, "--option", "max_steps=7"], tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "trained under another configuration" in out.stderr
+    assert "2d3d_3x3x3: train.max_steps: 6 -> 7" in out.stderr
+    (tmp_path / "pair.toml").write_text(
+        SUITE + '[overrides."2d3d_no_pyramid"]\ntrain = { c_2d = 0.5 }\n'
+    )
+    out = _run([*base, *same, "--option", "max_steps=6"], tmp_path)
+    assert out.returncode == 2 and "2d3d_no_pyramid: train.c_2d: 0.33 -> 0.5" in out.stderr
+    assert json.loads((run / "run.json").read_text())["invocations"] == meta["invocations"]
+    # One writer at a time: a second driver on the folder stops at once, naming the holder.
+    from benchmark.records.lock import folder_lock
+
+    with folder_lock(run):
+        out = _run([*base, *same, "--option", "max_steps=6"], tmp_path, timeout=60)
+    assert out.returncode == 2 and f"pid {os.getpid()}" in out.stderr, out.stderr
+
 
 def test_kill_minus_9_and_resume(tmp_path):
     (tmp_path / "pair.toml").write_text(SUITE.replace("seeds = 2", "seeds = 3"))
