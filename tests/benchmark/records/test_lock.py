@@ -21,10 +21,12 @@ with folder_lock(sys.argv[1]):
 
 
 def test_second_holder_is_refused_with_the_first_ones_pid(tmp_path):
-    with folder_lock(tmp_path / "run"):
-        with pytest.raises(FolderLocked, match=f"pid {os.getpid()} on .* is writing"):
-            with folder_lock(tmp_path / "run"):
-                pass
+    with (
+        folder_lock(tmp_path / "run"),
+        pytest.raises(FolderLocked, match=f"pid {os.getpid()} on .* is writing"),
+        folder_lock(tmp_path / "run"),
+    ):
+        pass
     with folder_lock(tmp_path / "run"):  # released at the end of the block
         pass
 
@@ -38,9 +40,8 @@ def test_the_lock_dies_with_a_killed_process(tmp_path):
     )
     try:
         assert proc.stdout.readline().strip() == "held"
-        with pytest.raises(FolderLocked, match=f"pid {proc.pid}"):
-            with folder_lock(tmp_path):
-                pass
+        with pytest.raises(FolderLocked, match=f"pid {proc.pid}"), folder_lock(tmp_path):
+            pass
     finally:
         proc.kill()
         proc.wait()
