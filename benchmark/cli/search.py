@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         description=(
             "Searches a registered space (--show prints it). Each candidate is trained on seeds 0..K-1 "
             "(paired with every run's seeds); its objective is the mean eval MIoU(all), or its lower "
-            "confidence bound. Racing stops a candidate once a one-sided paired t test on the shared "
-            "seeds says it is worse than the incumbent (p < --race-alpha) and gives close contenders "
+            "confidence bound. Racing stops a candidate once a group-sequential test on the shared "
+            "seeds (valid under looking after every seed) decides it is worse than the incumbent "
+            "and gives close contenders "
             "extra seeds up to --max-seeds. The study lives in results/search/NAME/ (--resume "
             "continues it); the best candidates are exported as architecture specs with a suite."
         ),
@@ -72,7 +73,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "--race-alpha",
         type=float,
         default=0.05,
-        help="racing threshold of the one-sided paired t tests (default 0.05)",
+        help="two-sided level of the sequential racing test over all its looks (default 0.05)",
     )
     p.add_argument(
         "--no-race",

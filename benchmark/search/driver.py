@@ -348,7 +348,11 @@ class SearchDriver:
         result = None
         if inc is not None:
             result = race(
-                scores, inc.scores(), self.settings.race_alpha, self.settings.race_min_seeds
+                scores,
+                inc.scores(),
+                self.settings.race_alpha,
+                self.settings.race_min_seeds,
+                self.settings.seed_cap,
             )
             c.race, c.race_vs = result, inc.number
             if result.verdict == "worse":
@@ -372,15 +376,16 @@ class SearchDriver:
             if extra not in inc.target:
                 inc.target.append(extra)
             self.log(
-                f"candidate {c.number}: close to incumbent {inc.number} (paired t p = {result.p_worse:.3f} worse / {result.p_better:.3f} better over {result.n_shared} seeds): adding seed {extra}"
+                f"candidate {c.number}: undecided against incumbent {inc.number} "
+                f"({result.describe()}): adding seed {extra}"
             )
             self.event(
                 "extend",
                 number=c.number,
                 seed=extra,
                 incumbent=inc.number,
-                p_worse=result.p_worse,
-                p_better=result.p_better,
+                p_sequential=result.p_sequential,
+                mean_difference=result.mean_difference,
             )
             return
         self._complete(c)
@@ -425,10 +430,13 @@ class SearchDriver:
                 vs=inc.number,
                 n_shared=result.n_shared,
                 mean_difference=result.mean_difference,
-                p_worse=result.p_worse,
+                p_sequential=result.p_sequential,
             ),
         )
-        c.reason = f"raced out by candidate {inc.number}: paired t p = {result.p_worse:.4f} < {self.settings.race_alpha} over {result.n_shared} seeds (mean difference {result.mean_difference:+.4f})"
+        c.reason = (
+            f"raced out by candidate {inc.number}: worse by the sequential test "
+            f"(alpha {self.settings.race_alpha}): {result.describe()}"
+        )
         c.trial.set_user_attr("reason", c.reason)
         self.study.tell(c.trial, state=_state("PRUNED"))
         c.state, c.trial = "pruned", None
@@ -437,7 +445,7 @@ class SearchDriver:
             "prune",
             number=c.number,
             incumbent=inc.number,
-            p_worse=result.p_worse,
+            p_sequential=result.p_sequential,
             n_shared=result.n_shared,
         )
 
@@ -545,8 +553,8 @@ class SearchDriver:
                 incumbent=c is inc,
                 pareto=c.number in pareto,
                 race_vs=c.race_vs,
-                race_p_worse=c.race.p_worse if c.race else float("nan"),
-                race_p_better=c.race.p_better if c.race else float("nan"),
+                race_verdict=c.race.verdict if c.race else None,
+                race_p=c.race.p_sequential if c.race else float("nan"),
                 reason=c.reason,
                 options=json.dumps(c.options),
                 train=json.dumps(c.train),

@@ -91,7 +91,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} td.l{{text-align
 <h1>Search {html.escape(meta["study_name"])}</h1>
 <p>Space <b>{html.escape(settings.space)}</b> (base {html.escape(meta["base"])}), {meta["profile"]} profile, objective(s) {html.escape(", ".join(names))};
 {settings.seeds_per_candidate} paired seed(s) per candidate (at most {settings.seed_cap});
-racing: {"one-sided paired t test vs the incumbent, stop at p &lt; " + str(settings.race_alpha) if settings.racing else "off"}.
+racing: {"group-sequential test vs the incumbent at alpha " + str(settings.race_alpha) if settings.racing else "off"}.
 {len(cands)} candidate(s), {int((seeds["status"].isin(SCORED_STATUSES)).sum()) if not seeds.empty else 0} trained seed(s).</p>
 {body}
 <h2>Candidates</h2>

@@ -44,17 +44,17 @@ Objective (single)
 Racing (single objective only; ``race=False`` turns it off)
     The incumbent is the complete candidate with the best objective. After each finished seed of a
     candidate C, C's scores are compared with the incumbent's on the seeds both have finished
-    (paired by seed) by a one-sided paired t test of ``H0: mean(C - incumbent) >= 0`` against
-    ``H1: mean(C - incumbent) < 0``; with at least ``race_min_seeds`` (2) shared seeds and
-    ``p < race_alpha`` (0.05) C is stopped: its queued and running seeds are cancelled and it is
-    told PRUNED (its last intermediate value, the mean so far, ranks it for the sampler).
-    Extra seeds (``max_seeds`` > ``seeds_per_candidate``): when C has all its seeds and neither
-    one-sided test (worse, better) is significant at ``race_alpha``, C is a close contender: it gets
-    the next seed, and the incumbent gets that seed too when it lacks it (so the pair stays
-    paired), until the test decides or C has ``max_seeds`` seeds. Then C is told COMPLETE.
-    Candidates whose every difference is zero are never stopped.
-    The test is deliberately liberal (uncorrected, small n): it saves compute, and the final
-    comparison is the 26-seed ``run`` + ``analyze`` of the exported specs.
+    (paired by seed) by the group-sequential test of ``analysis.racing`` (one look per shared seed
+    from ``race_min_seeds`` (2) to the seed cap, Hwang-Shih-DeCani alpha spending, two-sided at
+    ``race_alpha``), whose error rate holds although it looks after every seed: a candidate as
+    good as the incumbent is stopped with probability at most ``race_alpha / 2``. When the test
+    decides C is worse, C is stopped: its queued and running seeds are cancelled and it is told
+    PRUNED (its last intermediate value, the mean so far, ranks it for the sampler).
+    Extra seeds (``max_seeds`` > ``seeds_per_candidate``): when C has all its seeds and the test
+    is undecided, C is a close contender: it gets the next seed, and the incumbent gets that seed
+    too when it lacks it (so the pair stays paired), until the test decides or C has
+    ``max_seeds`` seeds. Then C is told COMPLETE. The final comparison is still the 26-seed
+    ``run`` + ``analyze`` of the exported specs, on seeds the search never used.
 
 Multi-objective (``objectives=("miou", "params")`` or ``("miou", "step_time")``)
     NSGA-II (``sampler="auto"``); every candidate gets ``seeds_per_candidate`` seeds (no racing);
