@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from architectures.layers import Kernel3, as_kernel3, crop_add, crop_concat
+from architectures.layers import Kernel3, SliceConv3d, as_kernel3, crop_add, crop_concat
 
 __all__ = ["ConvBlock", "EncoderDecoder", "Predictor", "SpatialPyramid", "SegmentationNet"]
 
@@ -26,7 +26,9 @@ def _check_padding(padding: str) -> None:
 
 
 def _conv(in_channels: int, out_channels: int, kernel: Kernel3, padding: Padding) -> nn.Conv3d:
-    return nn.Conv3d(in_channels, out_channels, kernel, padding=padding if padding == "same" else 0)
+    # 1xkxk kernels can run as 2D convolutions over z slices (``set_conv2d_slices``).
+    conv = SliceConv3d if kernel[0] == 1 else nn.Conv3d
+    return conv(in_channels, out_channels, kernel, padding=padding if padding == "same" else 0)
 
 
 class SegmentationNet(nn.Module):
@@ -258,7 +260,7 @@ class SpatialPyramid(nn.Module):
             self.scales.append(ConvBlock(in_channels, width, [k] * int(n_convs)))
             if s:
                 self.projections.append(
-                    nn.Sequential(nn.Conv3d(width, base_channels, 1), nn.ReLU(inplace=True))
+                    nn.Sequential(SliceConv3d(width, base_channels, 1), nn.ReLU(inplace=True))
                 )
                 up = (2, factor[1], factor[2]) if upsample == "2x2x2" else factor
                 self.upsamplers.append(
@@ -280,7 +282,7 @@ class Predictor(nn.Module):
 
     def __init__(self, in_channels: int, n_classes: int, *, relu: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(in_channels, n_classes, 1)
+        self.conv = SliceConv3d(in_channels, n_classes, 1)
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

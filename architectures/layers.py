@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
     "Kernel3",
+    "SliceConv3d",
     "as_kernel3",
     "center_crop",
     "crop_add",
@@ -20,6 +22,7 @@ __all__ = [
     "INIT_SCHEMES",
     "init_weights",
     "scale_channels",
+    "set_conv2d_slices",
     "to_channels_last",
 ]
 
@@ -149,3 +152,64 @@ def to_channels_last(module: nn.Module) -> nn.Module:
             elif p.dim() == 4:
                 p.data = p.data.contiguous(memory_format=torch.channels_last)
     return module
+
+
+class SliceConv3d(nn.Conv3d):
+    """A ``(1, kx, ky)`` Conv3d that can run as a Conv2d over the ``batch * z`` slices.
+
+    The weights are the Conv3d's (same parameters, same ``state_dict`` keys, so checkpoints load
+    either way); only ``forward`` differs when ``as_slices`` is True (see
+    :func:`set_conv2d_slices`). The 2D kernels of the 2D-3D nets' encoder-decoder are most of the
+    work, and 2D convolution kernels are tuned far more than 3D ones on some back ends. Under
+    channels_last_3d the reshape to slices is a view; in contiguous layout the slices stay in
+    ``(batch, z, channels, x, y)`` order between consecutive slice convs, so only the boundaries
+    to 3D layers copy.
+    """
+
+    as_slices: bool = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _check_sliceable(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.as_slices:
+            return super().forward(x)
+        n, c, z, h, w = x.shape
+        slices = x.transpose(1, 2).reshape(n * z, c, h, w)
+        padding = self.padding if isinstance(self.padding, str) else self.padding[1:]
+        y = F.conv2d(
+            slices,
+            self.weight.squeeze(2),
+            self.bias,
+            self.stride[1:],
+            padding,
+            self.dilation[1:],
+            self.groups,
+        )
+        return y.reshape(n, z, *y.shape[1:]).transpose(1, 2)
+
+
+def _check_sliceable(conv: nn.Conv3d) -> None:
+    z_padding = 0 if isinstance(conv.padding, str) else conv.padding[0]
+    if conv.kernel_size[0] != 1 or conv.stride[0] != 1 or z_padding != 0:
+        raise ValueError(
+            "a SliceConv3d needs kernel z = 1, stride z = 1 and no z padding, got kernel "
+            f"{conv.kernel_size}, stride {conv.stride}, padding {conv.padding}"
+        )
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"a SliceConv3d pads with zeros, got padding_mode {conv.padding_mode!r}")
+
+
+def set_conv2d_slices(module: nn.Module, enabled: bool = True) -> int:
+    """Runs every :class:`SliceConv3d` of ``module`` as 2D convolutions over z slices (or back).
+
+    Returns:
+        How many convolutions were switched (0 for nets without 1xkxk convolutions).
+    """
+    count = 0
+    for m in module.modules():
+        if isinstance(m, SliceConv3d):
+            m.as_slices = bool(enabled)
+            count += 1
+    return count
