@@ -7,8 +7,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from benchmark.data.spec import DataSpec
 from benchmark.training.config import TrainConfig
 
@@ -27,49 +25,16 @@ def measure_step_ms(
 ) -> float:
     """Median wall time (ms) of one training step of ``arch`` with ``options`` under ``config``
     (its window, batch size, width and fast path), on random windows; the global random state is
-    left alone."""
-    import torch
-
-    from architectures import build, get_entry, output_window
-    from architectures.summary import window_overrides
+    left alone. The timing is ``benchmark.training.perf``'s, as in ``perf`` and ``doctor``."""
     from benchmark.training.device import resolve_device
-    from benchmark.training.step import autocast_for, make_optimizer, train_step
+    from benchmark.training.fastpath import FastPath
+    from benchmark.training.perf import time_step
+    from benchmark.training.planner import TrainingPlan
 
-    device = resolve_device(config.device)
-    window = tuple(config.window or get_entry(arch).window)
-    build_options = dict(
-        width=config.width, in_channels=1, n_classes=n_classes, **window_overrides(arch, window)
-    )
-    build_options.update(options)
-    out = output_window(
-        arch, window, **{k: v for k, v in build_options.items() if k != "in_channels"}
-    )
-    fast = device.type == "cuda"
-    amp = torch.bfloat16 if (config.amp == "bf16" or (config.amp == "auto" and fast)) else None
-    channels_last = config.channels_last == "on" or (config.channels_last == "auto" and fast)
-    with torch.random.fork_rng(devices=[device] if fast else []):
-        torch.manual_seed(seed)
-        model = build(arch, seed=seed, device=device, **build_options)
-        g = torch.Generator().manual_seed(seed)
-        x = torch.randn((config.batch_size, 1, *window), generator=g).to(device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last_3d)
-            x = x.contiguous(memory_format=torch.channels_last_3d)
-        labels = torch.randint(0, n_classes, (config.batch_size, *out), generator=g).to(device)
-        weights = torch.rand((config.batch_size, *out), generator=g).to(device)
-        optimizer = make_optimizer(model, config, device)
-        autocast = autocast_for(device, amp)
-        model.train()
-        times = []
-        for i in range(warmup + steps):
-            if fast:
-                torch.cuda.synchronize(device)
-            t0 = time.perf_counter()
-            loss = train_step(model, optimizer, x, labels, weights, config.c_2d, autocast)
-            float(loss)  # waits for the step
-            if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1000)
-    return float(np.median(times))
+    fast = FastPath.from_config(config, resolve_device(config.device))
+    plan = TrainingPlan(arch, config, dict(options))
+    timing = time_step(plan, fast, n_classes=n_classes, steps=steps, warmup=warmup, seed=seed)
+    return timing.step_ms
 
 
 def train_seed(job: dict[str, Any]) -> dict[str, Any]:
