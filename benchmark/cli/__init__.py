@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "benchmark.cli.analyze",
     "benchmark.cli.report",
     "benchmark.cli.search",
+    "benchmark.cli.doctor",
 ]
 
 
