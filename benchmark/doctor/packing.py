@@ -56,22 +56,27 @@ class StepActor:
         self.step = make_step(model, optimizer, fast, Objective(model, plan.config))
         for _ in range(warmup):
             self.step(*self.batch)
-        torch.cuda.synchronize(device)
+        _sync(device)
         return time.perf_counter() - started
 
     def run(self, seconds: float) -> float:
         """Trains for ``seconds`` (checking the clock every 5 steps); returns steps/s."""
-        import torch
-
         steps = 0
-        torch.cuda.synchronize(self.device)
+        _sync(self.device)
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
             for _ in range(5):
                 self.step(*self.batch)
             steps += 5
-            torch.cuda.synchronize(self.device)
+            _sync(self.device)
         return steps / (time.perf_counter() - started)
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _measure(plan: TrainingPlan, k: int, n_classes: int, seconds: float) -> list[float]:
@@ -80,7 +85,8 @@ def _measure(plan: TrainingPlan, k: int, n_classes: int, seconds: float) -> list
     actor_class = ray.remote(StepActor)
     actors = [actor_class.options(num_gpus=1.0 / k, num_cpus=1).remote() for _ in range(k)]
     try:
-        config = plan.config.to_dict()
+        # Ray shows each actor its own GPU as the only one.
+        config = dict(plan.config.to_dict(), device="cuda")
         ray.get(
             [
                 a.setup.remote(plan.architecture, config, plan.arch_options, n_classes, 10)

@@ -40,3 +40,33 @@ def test_the_record_lives_in_the_user_cache_by_default(monkeypatch, tmp_path):
     monkeypatch.delenv("DENSECELL_PACKING_FILE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert resources.packing_record_path() == tmp_path / "densecell-bench" / "packing.json"
+
+
+def test_step_actor_trains_for_the_time_it_is_given():
+    from benchmark.doctor.packing import StepActor
+    from benchmark.training.planner import plan_training
+
+    plan = plan_training(
+        "2d3d_no_pyramid",
+        "quick",
+        train_overrides=dict(width=0.0625, window=(5, 16, 16), batch_size=1, device="cpu"),
+    )
+    actor = StepActor()
+    assert actor.setup("2d3d_no_pyramid", plan.config.to_dict(), {}, 7, warmup=1) > 0
+    assert actor.run(0.05) > 0
+
+
+def test_packing_checks_record_the_best_count(monkeypatch, tmp_path):
+    from benchmark.doctor import packing
+    from benchmark.doctor.settings import DoctorSettings
+    from benchmark.training.planner import plan_training
+
+    monkeypatch.setenv("DENSECELL_PACKING_FILE", str(tmp_path / "packing.json"))
+    rates = {1: [60.0], 2: [32.0, 31.0], 4: [16.0, 16.5, 15.5, 16.0]}
+    monkeypatch.setattr(packing, "_measure", lambda plan, k, n_classes, seconds: rates[k])
+    plan = plan_training("2d3d_3x3x3", "quick", train_overrides=dict(device="cpu"))
+    checks = packing.packing_checks(plan, DoctorSettings(), 7, "Test GPU")
+    assert [c.name for c in checks] == ["1 per GPU", "2 per GPU", "4 per GPU", "default"]
+    assert "1.05x one alone" in checks[1].figure
+    assert checks[-1].values["instances"] == 2  # 63 steps/s is within 5 % of 64
+    assert resources.measured_instances_per_gpu("Test GPU") == 2
