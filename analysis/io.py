@@ -2,8 +2,11 @@
 
 The input is a run directory (``instances.parquet`` plus optional ``run.json`` and
 ``ensembles.parquet``) or any ``.csv`` / ``.parquet`` file with an architecture column, a seed
-column and metric columns. Failed instances and instances with unusable rows are never silently
-dropped: they are moved to :attr:`InstanceTable.excluded` with a reason.
+column and metric columns, in one of the layouts of :mod:`analysis.adapters` (wide, long, a Ray
+Tune or an Optuna table). The architecture and seed columns may have other names
+(:data:`ARCHITECTURE_ALIASES`, :data:`SEED_ALIASES`); the table says which it used. Failed
+instances and instances with unusable rows are never silently dropped: they are moved to
+:attr:`InstanceTable.excluded` with a reason.
 """
 
 from __future__ import annotations
@@ -18,11 +21,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.adapters import (
+    FORMATS,
+    adapt,
+    detect_format,
+    from_long,
+    is_optuna_study,
+    numeric_candidates,
+)
+
 __all__ = [
+    "ARCHITECTURE_ALIASES",
+    "BOUNDED_METRIC",
     "DEFAULT_METRICS",
+    "SEED_ALIASES",
     "VALID_STATUSES",
     "InstanceTable",
+    "check_bounds",
+    "check_identities",
+    "format_seeds",
+    "identity_counts",
+    "is_bounded_metric",
     "load_instances",
+    "metric_problem",
     "natural_key",
     "paired_seeds",
     "read_table",
@@ -41,6 +62,13 @@ DEFAULT_METRICS: tuple[str, ...] = (
 VALID_STATUSES: tuple[str, ...] = ("finished", "early_stopped")
 _METRIC_PATTERN = re.compile(r"^(eval|test|final_eval|final_test)_(miou|iou)_")
 _EXCLUDED_COLUMNS = ("architecture", "seed", "status", "reason")
+#: Names recognised (case-insensitively, in this order) when the table has no ``architecture``
+#: / ``seed`` column and none was named.
+ARCHITECTURE_ALIASES: tuple[str, ...] = ("architecture", "arch", "model", "method", "network")
+SEED_ALIASES: tuple[str, ...] = ("seed", "run", "replicate")
+#: Metric names whose values must lie in [0, 1]: an IoU, MIoU, Dice or Jaccard score as a word
+#: of the name (``eval_miou_all``, ``Dice``, ``test_iou_org``, ``mean_jaccard``).
+BOUNDED_METRIC = re.compile(r"(?:^|[^a-z0-9])m?(?:iou|dice|jaccard|dsc)(?:$|[^a-z0-9])", re.I)
 
 
 def natural_key(name: str) -> tuple:
@@ -62,6 +90,11 @@ class InstanceTable:
         run: contents of ``run.json`` when the source is a run directory that has one, else ``{}``.
         ensembles: ``ensembles.parquet`` of a run directory, or None.
         architecture_col, seed_col: names of the identifying columns in ``data``.
+        format: the layout read ("wide", "long", "tune", "optuna"; see :mod:`analysis.adapters`).
+        columns: ``{"architecture": name, "seed": name}``: the source's columns that became them.
+        notes: how the table was read (detected layout, recognised column names), one sentence
+            each.
+        higher_is_better: the objective's direction when the source says (an Optuna study).
     """
 
     data: pd.DataFrame
@@ -72,6 +105,10 @@ class InstanceTable:
     ensembles: pd.DataFrame | None = None
     architecture_col: str = "architecture"
     seed_col: str = "seed"
+    format: str = "wide"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    higher_is_better: bool | None = None
 
     @property
     def architectures(self) -> tuple[str, ...]:
@@ -82,6 +119,27 @@ class InstanceTable:
     def run_dir(self) -> Path | None:
         """The run directory when the table was loaded from one."""
         return self.source if self.source is not None and self.source.is_dir() else None
+
+    def default_metric(self) -> tuple[str, str]:
+        """The metric analysed when none is named, and why.
+
+        The first of :data:`DEFAULT_METRICS` present, else an Optuna study's objective
+        (``value``), else the table's only metric column.
+
+        Raises:
+            ValueError: several columns could be the metric (the message lists them).
+        """
+        for m in DEFAULT_METRICS:
+            if m in self.metrics:
+                return m, "the default"
+        if self.format == "optuna" and "value" in self.metrics:
+            return "value", "the study's objective"
+        if len(self.metrics) == 1:
+            return self.metrics[0], "the table's only metric column"
+        raise ValueError(
+            f"{self.source or 'table'}: several columns could be the metric: "
+            f"{', '.join(self.metrics)}; choose one with --metric NAME"
+        )
 
     def scores(self, metric: str) -> tuple[dict[str, pd.Series], pd.DataFrame]:
         """Scores per architecture for one metric, and the rows left out because it is NaN.
@@ -124,52 +182,72 @@ def paired_seeds(a: pd.Series, b: pd.Series) -> np.ndarray:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Reads a ``.csv``, ``.parquet`` (``.pq``) or ``.tsv`` file into a DataFrame."""
+    """Reads a ``.csv``, ``.parquet`` (``.pq``) or ``.tsv`` file into a DataFrame.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: another suffix, or an empty file (the message names the file).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file or directory: {path}")
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix == ".tsv":
-        return pd.read_csv(path, sep="\t")
-    raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
+    if suffix not in (".parquet", ".pq", ".csv", ".tsv"):
+        raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty (no header, no rows)")
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty (no header, no rows)") from None
 
 
 def load_instances(
-    path: str | Path | pd.DataFrame,
+    path: str | Path | pd.DataFrame | Any,
     architecture_col: str = "architecture",
     seed_col: str = "seed",
     metric_cols: Sequence[str] | None = None,
     status_col: str = "status",
+    format: str = "auto",
 ) -> InstanceTable:
     """Loads and cleans a per-instance table.
 
     Args:
         path: a run directory holding ``instances.parquet`` (or ``instances.csv``), a ``.csv`` /
-            ``.parquet`` file, or an in-memory DataFrame.
-        architecture_col: column naming the architecture; renamed to ``architecture``.
-        seed_col: column holding the integer seed; renamed to ``seed``.
-        metric_cols: metric columns to require; None finds them (``eval_*``/``test_*`` IoU columns,
-            :data:`DEFAULT_METRICS` first).
+            ``.parquet`` file, an in-memory DataFrame or an Optuna study.
+        architecture_col: column naming the architecture; renamed to ``architecture``. When it is
+            the default and absent, :data:`ARCHITECTURE_ALIASES` are tried (case-insensitively)
+            and :attr:`InstanceTable.notes` says which column was used.
+        seed_col: column holding the integer seed; renamed to ``seed``; :data:`SEED_ALIASES` as
+            above.
+        metric_cols: metric columns to require; None finds them (:data:`DEFAULT_METRICS` and
+            ``eval_*``/``test_*`` IoU columns first, then the layout's other numeric columns that
+            are neither configuration nor bookkeeping, :data:`analysis.adapters.BOOKKEEPING_COLUMNS`).
         status_col: column with "finished" / "early_stopped" / "failed"; when absent every row
             counts as finished.
+        format: "auto" (detect; a run directory is "wide"), "wide", "long", "tune" or "optuna"
+            (see :mod:`analysis.adapters`).
 
     Returns:
         An :class:`InstanceTable`; rows whose status is not in :data:`VALID_STATUSES` (or whose seed
         is missing) are in ``excluded`` with a reason.
 
     Raises:
-        ValueError: a required column is missing (the message names the file and lists the columns
-            present), no metric column is found, or an (architecture, seed) pair occurs twice among
+        ValueError: an empty file or table, a required column is missing (the message names the
+            file and lists the columns present), several columns could be the architecture (or
+            seed), no metric column is found, or an (architecture, seed) pair occurs twice among
             usable rows.
         FileNotFoundError: the path does not exist or a run directory has no instances table.
     """
+    fmt = str(format).lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown table format {format!r}; use one of {', '.join(FORMATS)}")
     source, run, ensembles = None, {}, None
-    if isinstance(path, pd.DataFrame):
-        frame = path.copy()
+    study = is_optuna_study(path)
+    if isinstance(path, pd.DataFrame) or study:
+        frame = path if study else path.copy()
     else:
         source = Path(path)
         if source.is_dir():
@@ -188,14 +266,42 @@ def load_instances(
             if (source / "ensembles.parquet").exists():
                 ensembles = pd.read_parquet(source / "ensembles.parquet")
             frame = read_table(table_path)
+            fmt = "wide" if fmt == "auto" else fmt
         else:
             frame = read_table(source)
     where = source or "table"
-    _check_columns(frame, [architecture_col, seed_col], where, what="column")
-    frame = frame.rename(
-        columns={architecture_col: "architecture", seed_col: "seed", status_col: "status"}
+    notes: list[str] = []
+    if fmt == "auto":
+        if study:
+            fmt = "optuna"
+        else:
+            fmt, why = detect_format(frame)
+            if fmt != "wide":
+                notes.append(f"format {fmt} detected ({why}); --format wide reads it as it is")
+    adapted = adapt(frame, fmt)
+    frame = adapted.frame
+    notes += adapted.notes
+    if len(frame) == 0:
+        raise ValueError(
+            f"{where}: the table has no rows (columns: {', '.join(map(str, frame.columns))})"
+        )
+    arch_name = _resolve_column(
+        frame, architecture_col, "architecture", ARCHITECTURE_ALIASES, where, notes
     )
-    metrics = _find_metrics(frame, metric_cols, where)
+    seed_name = _resolve_column(frame, seed_col, "seed", SEED_ALIASES, where, notes)
+    candidates = adapted.metrics
+    if fmt == "long":
+        long = from_long(frame, arch_name, seed_name, where)
+        frame, candidates = long.frame, long.metrics
+        notes += long.notes
+    renames = {arch_name: "architecture", seed_name: "seed", status_col: "status"}
+    for old, new in renames.items():
+        if new in frame.columns and old != new and old in frame.columns:
+            # the named column wins; the other keeps its values under another name
+            frame = frame.rename(columns={new: f"{new}_original"})
+            notes.append(f"the table's own {new!r} column is kept as '{new}_original'")
+    frame = frame.rename(columns=renames)
+    metrics = _find_metrics(frame, metric_cols, where, candidates, adapted.hyperparameters)
 
     frame["architecture"] = frame["architecture"].astype(str)
     if "status" not in frame:
@@ -240,7 +346,42 @@ def load_instances(
         source=source,
         run=run,
         ensembles=ensembles,
+        format=fmt,
+        columns={"architecture": arch_name, "seed": seed_name},
+        notes=tuple(notes),
+        higher_is_better=adapted.higher_is_better,
     )
+
+
+def _resolve_column(
+    frame: pd.DataFrame,
+    requested: str,
+    default: str,
+    aliases: Sequence[str],
+    where: object,
+    notes: list[str],
+) -> str:
+    """The column playing ``default``'s role: ``requested`` when present, else (only when it is
+    the default) the one alias present, with a note saying so."""
+    columns = [str(c) for c in frame.columns]
+    if requested in columns:
+        return requested
+    flag = f"--{default}-column"
+    present = f"columns present: {', '.join(columns)}"
+    if requested != default:
+        raise ValueError(f"{where}: missing column {requested!r}; {present}")
+    found = list(dict.fromkeys(c for a in aliases for c in columns if c.lower() == a))
+    if not found:
+        raise ValueError(
+            f"{where}: missing column {default!r}; {present} (name yours with {flag} NAME)"
+        )
+    if len(found) > 1:
+        raise ValueError(
+            f"{where}: no {default!r} column and several that could be it: {', '.join(found)}; "
+            f"choose one with {flag} NAME"
+        )
+    notes.append(f"{default} column: {found[0]!r} (no {default!r} column; {flag} chooses another)")
+    return found[0]
 
 
 def _status_reason(status: Any, error: Any) -> str:
@@ -257,23 +398,60 @@ def _status_reason(status: Any, error: Any) -> str:
 
 
 def _find_metrics(
-    frame: pd.DataFrame, metric_cols: Sequence[str] | None, where: object
+    frame: pd.DataFrame,
+    metric_cols: Sequence[str] | None,
+    where: object,
+    candidates: Sequence[str] = (),
+    hyperparameters: Sequence[str] = (),
 ) -> tuple[str, ...]:
+    """Metric columns: the ones asked for, else the usable (numeric, not empty) preferred ones,
+    the layout's candidates, then other numeric columns that are not bookkeeping."""
     if metric_cols is not None:
         _check_columns(frame, list(metric_cols), where, what="metric column")
         return tuple(metric_cols)
     found = [m for m in DEFAULT_METRICS if m in frame]
-    found += [
-        c
-        for c in frame.columns
-        if isinstance(c, str) and _METRIC_PATTERN.match(c) and c not in found
-    ]
+    found += [c for c in frame.columns if isinstance(c, str) and _METRIC_PATTERN.match(c)]
+    found += list(candidates)
+    if not candidates:
+        found += [
+            c
+            for c in numeric_candidates(frame, exclude=set(hyperparameters))
+            if c not in ("architecture", "status")
+        ]
+    found = [c for c in dict.fromkeys(found) if _usable_metric(frame, c)]
     if not found:
         raise ValueError(
-            f"{where}: no metric column found (looked for {', '.join(DEFAULT_METRICS)} and "
-            f"eval_/test_ IoU columns); columns present: {', '.join(map(str, frame.columns))}"
+            f"{where}: no metric column found (looked for {', '.join(DEFAULT_METRICS)}, "
+            f"eval_/test_ IoU columns and other numeric columns with values); columns present: "
+            f"{', '.join(map(str, frame.columns))}"
         )
     return tuple(found)
+
+
+def _usable_metric(frame: pd.DataFrame, column: str) -> bool:
+    values = frame[column]
+    return (
+        pd.api.types.is_numeric_dtype(values)
+        and not pd.api.types.is_bool_dtype(values)
+        and bool(values.notna().any())
+    )
+
+
+def metric_problem(frame: pd.DataFrame, column: str) -> str | None:
+    """Why ``column`` cannot be a metric (missing, empty, not numeric), or None when it can."""
+    if column not in frame.columns:
+        return "no such column"
+    values = frame[column]
+    if pd.api.types.is_bool_dtype(values):
+        return "it holds true/false values, not scores"
+    if values.notna().sum() == 0:
+        return f"the column is empty (no value in any of its {len(values)} rows)"
+    if not pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna() & values.notna()]
+        examples = ", ".join(repr(v) for v in list(dict.fromkeys(bad.astype(str)))[:3])
+        return f"it is not numeric ({len(bad)} value(s) are not numbers, e.g. {examples})"
+    return None
 
 
 def _check_columns(frame: pd.DataFrame, needed: Sequence[str], where: object, what: str) -> None:
@@ -283,3 +461,98 @@ def _check_columns(frame: pd.DataFrame, needed: Sequence[str], where: object, wh
             f"{where}: missing {what} {', '.join(repr(m) for m in missing)}; "
             f"columns present: {', '.join(map(str, frame.columns))}"
         )
+
+
+# ------------------------------------------------------------------------------ checks
+def is_bounded_metric(name: str) -> bool:
+    """Whether ``name`` is an IoU/MIoU/Dice/Jaccard score (:data:`BOUNDED_METRIC`): values in [0, 1]."""
+    return bool(BOUNDED_METRIC.search(str(name)))
+
+
+def check_bounds(table: InstanceTable, columns: Sequence[str]) -> None:
+    """Every IoU/Dice-like column among ``columns`` lies in [0, 1] on the usable rows.
+
+    Raises:
+        ValueError: one line naming the column, the rows (architecture and seed) and the values.
+    """
+    for column in dict.fromkeys(columns):
+        if column not in table.data.columns or not is_bounded_metric(column):
+            continue
+        values = pd.to_numeric(table.data[column], errors="coerce")
+        bad = values.notna() & ~values.between(0.0, 1.0)
+        if not bad.any():
+            continue
+        rows = table.data.loc[bad, ["architecture", "seed"]].assign(value=values[bad])
+        listed = ", ".join(
+            f"{r.architecture} seed {int(r.seed)} = {r.value:g}" for r in rows.head(8).itertuples()
+        )
+        more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
+        hint = " (percentages? divide by 100)" if (values[bad] > 1).all() else ""
+        raise ValueError(
+            f"{table.source or 'table'}: {column} is an IoU/Dice score but {len(rows)} row(s) lie "
+            f"outside [0, 1]: {listed}{more}{hint}"
+        )
+
+
+def identity_counts(table: InstanceTable) -> dict[str, dict[str, int]]:
+    """``{architecture: {identity: usable rows}}`` from the ``identity`` column (rows without one
+    count as ``"(none)"``); ``{}`` when the table has no such column."""
+    if "identity" not in table.data.columns:
+        return {}
+    ids = table.data["identity"].astype("string").fillna("(none)")
+    counts: dict[str, dict[str, int]] = {}
+    for (arch, ident), n in ids.groupby(table.data["architecture"]).value_counts().items():
+        counts.setdefault(str(arch), {})[str(ident)] = int(n)
+    return counts
+
+
+def check_identities(table: InstanceTable, allow_mixed: bool = False) -> tuple[str, ...]:
+    """Refuses to treat rows trained under different configurations as one architecture's sample.
+
+    Instance tables have an ``identity`` column: the hash of the configuration each row was
+    trained under. Tables without it pass.
+
+    Returns:
+        With ``allow_mixed``, one note per mixed architecture (else ``()``).
+
+    Raises:
+        ValueError: an architecture's usable rows carry more than one identity (one line naming
+            each such architecture, its identities and their row counts).
+    """
+    mixed = {a: c for a, c in identity_counts(table).items() if len(c) > 1}
+    if not mixed:
+        return ()
+    parts = [
+        f"{arch}: {len(c)} configurations ("
+        + ", ".join(
+            f"{ident} x {n}" for ident, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        + ")"
+        for arch, c in sorted(mixed.items(), key=lambda kv: natural_key(kv[0]))
+    ]
+    if allow_mixed:
+        return tuple(
+            f"mixed configurations compared as one (--allow-mixed-identities): {p}" for p in parts
+        )
+    raise ValueError(
+        f"{table.source or 'table'}: rows of one architecture were trained under different "
+        f"configurations (identity x rows): {'; '.join(parts)}; compare one configuration, or "
+        "pass --allow-mixed-identities to pool them"
+    )
+
+
+def format_seeds(seeds: Sequence[int] | np.ndarray, limit: int = 12) -> str:
+    """``"0-2, 5, 7-9"``: sorted seeds with runs as ranges (at most ``limit`` items, then "...")."""
+    values = sorted({int(s) for s in seeds})
+    if not values:
+        return "none"
+    runs: list[str] = []
+    start = prev = values[0]
+    for v in [*values[1:], None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        runs.append(str(start) if start == prev else f"{start}-{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(runs[:limit]) + (", ..." if len(runs) > limit else "")
