@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
@@ -32,7 +33,16 @@ from analysis.compare import (
 )
 from analysis.distributions import MIN_SEEDS, Summary, summaries_frame, summarize
 from analysis.files import atomic_write_csv, atomic_write_text
-from analysis.io import InstanceTable, load_instances
+from analysis.io import (
+    InstanceTable,
+    check_bounds,
+    check_identities,
+    format_seeds,
+    is_bounded_metric,
+    load_instances,
+    metric_problem,
+)
+from analysis.multiple import POST_HOC, FriedmanResult, friedman
 from analysis.power import (
     BestOfK,
     PowerResult,
@@ -41,15 +51,18 @@ from analysis.power import (
     power_analysis,
     power_frame,
 )
-from analysis.tables import DEFAULT_BASELINES, Table1, table1, to_markdown
+from analysis.sequential_run import SequentialAnalysis, format_sequential, sequential_analysis
+from analysis.tables import DEFAULT_BASELINES, TABLE1_METRICS, Table1, table1, to_markdown
 
 __all__ = [
     "DEFAULT_REFERENCE",
+    "LOWER_IS_BETTER",
     "SECONDARY_METRICS",
     "SMALL_SAMPLE_SEEDS",
     "AnalysisReport",
     "analyze",
     "format_report",
+    "metric_direction",
     "small_sample_lines",
     "write_json",
 ]
@@ -74,6 +87,22 @@ class AnalysisReport:
         excluded: rows left out (failed, or NaN in a summarized metric) with reasons.
         notes: anything the reader must know (skipped architectures, omitted sections).
         files: what was written to ``out_dir``.
+        higher_is_better: the metric's direction (verdicts, P(improvement), best of k, ranks
+            and Table 1 follow it).
+        reading: how the table was read, one sentence each: the layout detected, the columns
+            used as architecture and seed, the metric and direction when they were not given.
+        seed_notes: per comparison that did not use every seed of both architectures: the seeds
+            compared and the ones left out (unbalanced seed counts), with the ``--unpaired`` hint.
+        friedman: the Friedman test with its post-hoc comparison and the data of a
+            critical-difference diagram (:class:`~analysis.multiple.FriedmanResult`:
+            ``average_ranks``, ``critical_difference``, ``groups``, ``statistic``, ``pvalue``,
+            ``n_blocks``, ``method``, ``pairwise``); None with fewer than 3 architectures (the
+            notes say when it was omitted for other reasons).
+        sequential: the sequential decisions of a ``run --until-decided`` run, recomputed
+            (:class:`~analysis.sequential_run.SequentialAnalysis`: ``looks``, ``summary``,
+            ``seeds``, ``matches_stored``); None for other runs and tables. When set, the
+            fixed-sample p-values and intervals here are invalid (:attr:`fixed_sample_valid`).
+        format, columns: the layout read and ``{"architecture": ..., "seed": ...}`` source columns.
     """
 
     source: str | None
@@ -99,6 +128,19 @@ class AnalysisReport:
     out_dir: Path | None = None
     files: tuple[Path, ...] = ()
     elapsed_s: float = float("nan")
+    higher_is_better: bool = True
+    reading: tuple[str, ...] = ()
+    seed_notes: tuple[str, ...] = ()
+    friedman: FriedmanResult | None = None
+    sequential: SequentialAnalysis | None = None
+    format: str = "wide"
+    columns: dict = field(default_factory=dict)
+
+    @property
+    def fixed_sample_valid(self) -> bool:
+        """False for a sequential run: its number of seeds depended on the scores (optional
+        stopping), so fixed-sample p-values and intervals do not hold their level."""
+        return self.sequential is None
 
     def summaries_frame(self) -> pd.DataFrame:
         return summaries_frame(self.summaries)
@@ -151,6 +193,14 @@ class AnalysisReport:
             "out_dir": self.out_dir,
             "files": list(self.files),
             "elapsed_s": self.elapsed_s,
+            "higher_is_better": self.higher_is_better,
+            "reading": list(self.reading),
+            "seed_notes": list(self.seed_notes),
+            "friedman": None if self.friedman is None else self.friedman.to_dict(),
+            "sequential": None if self.sequential is None else self.sequential.to_dict(),
+            "fixed_sample_valid": self.fixed_sample_valid,
+            "format": self.format,
+            "columns": dict(self.columns),
         }
         return _json_safe(out)
 
@@ -183,10 +233,18 @@ def write_json(report: AnalysisReport, path: str | Path) -> Path:
 
 
 # -------------------------------------------------------------------------------- analysis
+#: Metric names read as "lower is better" when no direction is given (a word of the name).
+LOWER_IS_BETTER = re.compile(
+    r"(?:^|[^a-z0-9])(?:loss|error|err|mse|mae|rmse|distance|dist|hausdorff|hd\d*|assd|asd|"
+    r"time|latency|runtime)(?:$|[^a-z0-9])",
+    re.I,
+)
+
+
 def analyze(
-    path_or_table: str | Path | pd.DataFrame | InstanceTable,
+    path_or_table: str | Path | pd.DataFrame | InstanceTable | Any,
     reference: str | None = None,
-    metric: str = "eval_miou_all",
+    metric: str | None = None,
     correction: str = "holm",
     seed: int = 0,
     n_resamples: int = 10_000,
@@ -194,6 +252,12 @@ def analyze(
     *,
     metrics: Sequence[str] | None = None,
     paired: bool | None = None,
+    higher_is_better: bool | None = None,
+    architecture_col: str = "architecture",
+    seed_col: str = "seed",
+    format: str = "auto",
+    allow_mixed_identities: bool = False,
+    post_hoc: str = "nemenyi",
     level: float = 0.95,
     ci_method: str = "auto",
     alpha: float = 0.05,
@@ -206,17 +270,31 @@ def analyze(
     """Analyzes a table of per-instance scores.
 
     Args:
-        path_or_table: run directory, ``.csv``/``.parquet`` file, DataFrame or loaded table.
+        path_or_table: run directory, ``.csv``/``.parquet`` file, DataFrame, Optuna study or
+            loaded table.
         reference: architecture compared with every other; default ``2d3d_3x3x3`` when present,
             else the first architecture in natural order.
-        metric: score column compared, tested and used for power and best-of-k.
+        metric: score column compared, tested and used for power and best-of-k; any numeric
+            column. None: ``eval_miou_all`` when present, else the table's only metric column
+            (:meth:`~analysis.io.InstanceTable.default_metric`).
         correction: family-wise correction, "holm" or "bh" (also "bonferroni", "none").
         seed: base seed of every random stream.
         n_resamples: bootstrap and permutation resamples.
         out_dir: where CSVs go; default ``RUN_DIR/analysis`` for a run directory, nothing for a
             plain table.
         metrics: metrics summarized; default ``metric`` plus :data:`SECONDARY_METRICS` present.
-        paired: force paired/independent comparisons; None pairs by shared seeds.
+        paired: force paired/independent comparisons (False: ``--unpaired``); None pairs by
+            shared seeds.
+        higher_is_better: the metric's direction. None: from an Optuna study's direction, else
+            lower for names with a word of :data:`LOWER_IS_BETTER` (loss, error, distance,
+            hausdorff, hd95, ...), else higher; the report notes the choice. It orients verdicts
+            (which architecture is better), P(improvement), best of k (the lowest), Friedman ranks
+            and Table 1's choice of instance.
+        architecture_col, seed_col, format: how to read a file or DataFrame
+            (:func:`~analysis.io.load_instances`).
+        allow_mixed_identities: pool rows of one architecture trained under different
+            configurations (``identity`` column) instead of refusing.
+        post_hoc: post-hoc comparison of the Friedman test, "nemenyi" or "wilcoxon-holm".
         level: confidence level of every interval.
         ci_method: "auto" (default): the simulation-calibrated interval of each statistic
             (docs/statistics.md), withheld below its minimum number of seeds; or "BCa" /
@@ -229,23 +307,42 @@ def analyze(
         write: False writes nothing even for a run directory.
 
     Raises:
-        ValueError: unknown reference, metric or correction (the message lists the options).
+        ValueError: unknown reference, metric (the message says why: missing, empty, not
+            numeric), correction or post-hoc method; IoU/Dice-like scores outside [0, 1]; rows of
+            one architecture under different configuration identities (unless
+            ``allow_mixed_identities``).
     """
     started = time.perf_counter()
     table = (
-        path_or_table if isinstance(path_or_table, InstanceTable) else load_instances(path_or_table)
+        path_or_table
+        if isinstance(path_or_table, InstanceTable)
+        else load_instances(
+            path_or_table, architecture_col=architecture_col, seed_col=seed_col, format=format
+        )
     )
     if correction.lower() not in CORRECTIONS:
         raise ValueError(f"unknown correction {correction!r}; options: holm, bh, bonferroni, none")
+    if post_hoc not in POST_HOC:
+        raise ValueError(f"unknown post-hoc method {post_hoc!r}; options: {', '.join(POST_HOC)}")
     correction = correction.lower()
+    reading = list(table.notes)
+    if metric is None:
+        metric, why = table.default_metric()
+        if why != "the default":
+            reading.append(f"metric: {metric} ({why}; --metric chooses another)")
     metrics = _check_metrics(table, metric, metrics)
+    higher_is_better, why = metric_direction(metric, higher_is_better, table)
+    if why:
+        reading.append(why)
     archs = table.architectures
     if not archs:
         raise ValueError(
             f"{table.source or 'table'}: no usable instances (all {len(table.excluded)} excluded)"
         )
     reference = _check_reference(archs, reference)
-    notes: list[str] = []
+    use_table1 = "eval_miou_all" in table.data
+    check_bounds(table, [*metrics, *(TABLE1_METRICS if use_table1 else ())])
+    notes: list[str] = list(check_identities(table, allow_mixed_identities))
 
     excluded = [table.excluded]
     summaries: list[Summary] = []
@@ -283,15 +380,12 @@ def analyze(
         level=level,
         ci_method=ci_method,
         alpha=alpha,
+        higher_is_better=higher_is_better,
     )
     pairwise, ref_family = _comparisons(
         primary_scores, testable, reference, seed, options, correction
     )
-    for c in pairwise:
-        if c.paired and c.n_pairs < min(c.n_a, c.n_b):
-            notes.append(
-                f"{c.a} vs {c.b}: paired on the {c.n_pairs} shared seeds ({c.n_a} and {c.n_b} available)"
-            )
+    seed_notes = [n for c in pairwise if (n := _seed_note(c, primary_scores, paired))]
 
     powers = tuple(
         power_analysis(
@@ -314,14 +408,36 @@ def analyze(
             level=level,
             n_resamples=n_resamples,
             seed=derive(seed, "best_of_k", a, metric),
+            higher_is_better=higher_is_better,
         )
         for a in archs
     )
-    t1 = None
-    if "eval_miou_all" in table.data:
+    ranks = _friedman(primary_scores, testable, metric, higher_is_better, post_hoc, alpha, paired)
+    if isinstance(ranks, str):
+        notes.append(ranks)
+        ranks = None
+    if use_table1:
         t1 = table1(table.data, table.ensembles, baselines=baselines)
     else:
-        notes.append("no eval_miou_all column: Table 1 omitted")
+        t1 = table1(
+            table.data,
+            None,
+            baselines=baselines,
+            select_by=metric,
+            metrics=tuple(m for m in metrics if m in table.data),
+            higher_is_better=higher_is_better,
+        )
+        notes.append(
+            f"no eval_miou_all column: Table 1 shows each architecture's best instance by "
+            f"{metric} ({'highest' if higher_is_better else 'lowest'})"
+        )
+    sequential = sequential_analysis(table) if table.run_dir is not None else None
+    if sequential is not None and sequential.metric != metric:
+        notes.append(
+            f"the sequential design decided on {sequential.metric}, not on {metric}: its section "
+            f"is about {sequential.metric}; fixed-sample results on {metric} are not valid "
+            "either, the number of seeds still depended on the data"
+        )
 
     report = AnalysisReport(
         source=None if table.source is None else str(table.source),
@@ -344,6 +460,13 @@ def analyze(
         excluded=pd.concat([e for e in excluded if len(e)] or [table.excluded], ignore_index=True),
         run=dict(table.run),
         notes=tuple(notes),
+        higher_is_better=higher_is_better,
+        reading=tuple(reading),
+        seed_notes=tuple(seed_notes),
+        friedman=ranks,
+        sequential=sequential,
+        format=table.format,
+        columns=dict(table.columns),
     )
     if out_dir is None and table.run_dir is not None:
         out_dir = table.run_dir / "analysis"
@@ -357,17 +480,96 @@ def _check_metrics(
     table: InstanceTable, metric: str, metrics: Sequence[str] | None
 ) -> tuple[str, ...]:
     """The analyzed metric first, then the other summarized ones; any numeric column may be asked for."""
-    ids = (table.architecture_col, table.seed_col)
+    ids = (table.architecture_col, table.seed_col, "status")
     for m in [metric, *(metrics or ())]:
-        ok = (
-            m in table.data.columns
-            and m not in ids
-            and pd.api.types.is_numeric_dtype(table.data[m])
-        )
-        if not ok:
-            raise ValueError(f"unknown metric {m!r}; metric columns: {', '.join(table.metrics)}")
+        problem = "it identifies the rows" if m in ids else metric_problem(table.data, m)
+        if problem:
+            why = "" if problem == "no such column" else f": {problem}"
+            raise ValueError(
+                f"unknown metric {m!r}{why}; metric columns: {', '.join(table.metrics) or 'none'}"
+            )
     wanted = [metric, *(metrics if metrics is not None else SECONDARY_METRICS)]
-    return tuple(dict.fromkeys(m for m in wanted if m in table.data.columns))
+    return tuple(
+        dict.fromkeys(
+            m
+            for m in wanted
+            if m in table.data.columns and (m == metric or metric_problem(table.data, m) is None)
+        )
+    )
+
+
+def metric_direction(
+    metric: str, higher_is_better: bool | None, table: InstanceTable
+) -> tuple[bool, str]:
+    """The metric's direction and, when it was not given, a note saying how it was chosen (see
+    :func:`analyze`'s ``higher_is_better``)."""
+    if higher_is_better is not None:
+        return bool(higher_is_better), ""
+    objectives = [m for m in table.metrics if m == "value" or m.startswith("values_")]
+    if table.format == "optuna" and metric in objectives:
+        if table.higher_is_better is not None and metric == objectives[0]:
+            word = "higher" if table.higher_is_better else "lower"
+            flag = "--lower-is-better" if table.higher_is_better else "--higher-is-better"
+            return table.higher_is_better, (
+                f"{word} is better for {metric} (the Optuna study's direction; {flag} overrides)"
+            )
+        if not LOWER_IS_BETTER.search(metric):
+            return True, (
+                f"higher is better for {metric}: an Optuna trials table does not say which way "
+                "the study optimized; pass --lower-is-better if it minimized"
+            )
+    if LOWER_IS_BETTER.search(metric) and not is_bounded_metric(metric):
+        return False, (
+            f"lower is better for {metric} (its name says so; --higher-is-better overrides)"
+        )
+    return True, ""
+
+
+def _seed_note(c: Comparison, scores: dict[str, pd.Series], paired: bool | None) -> str:
+    """Which seeds a comparison used and which it left out, when it did not use all of them."""
+    a, b = scores[c.a].index, scores[c.b].index
+    shared = np.intersect1d(a, b)
+    if c.paired:
+        only_a, only_b = np.setdiff1d(a, shared), np.setdiff1d(b, shared)
+        if not (len(only_a) or len(only_b)):
+            return ""
+        left = "; ".join(
+            f"{len(only)} seed(s) of {name} ({format_seeds(only)})"
+            for name, only in ((c.a, only_a), (c.b, only_b))
+            if len(only)
+        )
+        return (
+            f"{c.a} vs {c.b}: paired on the {len(shared)} seeds both have "
+            f"({format_seeds(shared)}); left out: {left}. --unpaired compares all "
+            f"{len(a)} + {len(b)} seeds instead"
+        )
+    if paired is None and len(shared):
+        return (
+            f"{c.a} vs {c.b}: compared unpaired over all {len(a)} + {len(b)} seeds (only "
+            f"{len(shared)} shared, too few to pair)"
+        )
+    return ""
+
+
+def _friedman(scores, testable, metric, higher_is_better, post_hoc, alpha, paired):
+    """The Friedman test over the testable architectures, or a note saying why there is none."""
+    if len(testable) < 3:
+        return None
+    if paired is False:
+        return "Friedman test omitted: it ranks architectures within shared seeds (--unpaired)"
+    shared = set.intersection(*(set(scores[a].index) for a in testable))
+    if len(shared) < 2:
+        return (
+            f"Friedman test omitted: {len(shared)} seed(s) shared by all {len(testable)} "
+            "architectures (it needs >= 2)"
+        )
+    return friedman(
+        {a: scores[a] for a in testable},
+        metric=metric,
+        higher_is_better=higher_is_better,
+        method=post_hoc,
+        alpha=alpha,
+    )
 
 
 def _check_reference(archs: Sequence[str], reference: str | None) -> str:
@@ -409,6 +611,13 @@ def _write_outputs(report: AnalysisReport, out_dir: Path) -> tuple[Path, ...]:
     }
     if report.table1 is not None:
         frames["table1.csv"] = report.table1.frame
+    if report.friedman is not None:
+        frames["friedman_ranks.csv"] = report.friedman.ranks_frame()
+        frames["friedman_pairs.csv"] = report.friedman.pairwise
+    if report.sequential is not None:
+        frames["sequential_looks.csv"] = report.sequential.looks
+        frames["sequential_summary.csv"] = report.sequential.summary
+        frames["sequential_seeds.csv"] = report.sequential.seeds
     files = [atomic_write_csv(f, out_dir / name) for name, f in frames.items()]
     if report.table1 is not None:
         files.append(atomic_write_text(out_dir / "table1.md", to_markdown(report.table1)))
@@ -427,10 +636,12 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
         "none": "uncorrected",
     }
     corr = label.get(report.correction, report.correction)
+    direction = "higher" if report.higher_is_better else "lower"
     out = [
         f"densecell-bench analysis of {report.source or 'a table'}",
-        f"metric {report.metric}; reference {report.reference}; {pct} intervals, "
-        f"{_methods_text(report)}; {report.n_resamples:,} resamples; seed {report.seed}",
+        *(f"  read: {line}" for line in report.reading),
+        f"metric {report.metric} ({direction} is better); reference {report.reference}; {pct} "
+        f"intervals, {_methods_text(report)}; {report.n_resamples:,} resamples; seed {report.seed}",
         f"{report.n_instances} usable instances of {len(report.architectures)} architectures; "
         f"{len(report.excluded)} row(s) excluded (listed at the end)",
     ]
@@ -447,22 +658,33 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
             f"its level (docs/statistics.md)"
         )
 
+    if report.sequential is not None:
+        out += ["", *format_sequential(report.sequential, digits)]
+    invalid = "" if report.fixed_sample_valid else "[fixed-sample, invalid: optional stopping] "
     if report.comparisons:
         out += [
             "",
             f"== {report.reference} against each other architecture ({report.metric}; "
-            f"permutation test on the mean difference, {corr} over {report.comparisons[0].family_size})",
+            f"permutation test on the mean difference, {corr} over {report.comparisons[0].family_size})"
+            + ("" if report.fixed_sample_valid else " -- NOT VALID for this sequential run"),
             _verdict_legend(report),
         ]
-        out += [f"  {c.verdict(digits)}" for c in report.comparisons]
+        out += [f"  {invalid}{c.verdict(digits)}" for c in report.comparisons]
     if report.pairwise:
-        out += ["", f"== all pairs ({corr} over {report.pairwise[0].family_size})"]
+        out += [
+            "",
+            f"== all pairs ({corr} over {report.pairwise[0].family_size})"
+            + ("" if report.fixed_sample_valid else " -- NOT VALID for this sequential run"),
+        ]
         if not report.comparisons:
             out.append(_verdict_legend(report))
-        out += [f"  {c.verdict(digits)}" for c in report.pairwise]
-        out += [""] + _comparison_table(report.pairwise, digits)
+        out += [f"  {invalid}{c.verdict(digits)}" for c in report.pairwise]
+        out += [f"  seeds: {n}" for n in report.seed_notes]
+        out += [""] + _comparison_table(report.pairwise, digits, report.higher_is_better)
         methods = sorted({c.p_improvement.method for c in report.pairwise})
-        out.append(f"  P(a>b) CI: {'; '.join(methods)}")
+        out.append(f"  P(a{'>' if report.higher_is_better else '<'}b) CI: {'; '.join(methods)}")
+    if report.friedman is not None:
+        out += ["", *_friedman_lines(report.friedman)]
     if report.power:
         p0 = report.power[0]
         out += [
@@ -473,9 +695,10 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
         out += _power_table(report.power)
     if report.best_of_k:
         band = report.best_of_k[0].method or "no band"
+        best = "best" if report.higher_is_better else "best (lowest)"
         out += [
             "",
-            f"== expected best of k instances ({report.metric}; {pct} band: {band}, "
+            f"== expected {best} of k instances ({report.metric}; {pct} band: {band}, "
             f"for (k + 1)^2 <= n only: beyond, the estimate alone)",
         ]
         out += _best_of_k_table(report.best_of_k, digits)
@@ -483,9 +706,10 @@ def format_report(report: AnalysisReport, digits: int = 3) -> str:
     if small:
         out += ["", "== limits of these seeds", *(f"  {line}" for line in small)]
     if report.table1 is not None:
+        by = "eval MIoU(all)" if "eval_miou_all" in report.table1.frame else report.metric
         out += [
             "",
-            "== Table 1 (selected by eval MIoU(all))",
+            f"== Table 1 (selected by {by})",
             to_markdown(report.table1, digits).rstrip(),
         ]
     out += ["", "== excluded rows"]
@@ -664,7 +888,39 @@ def _summary_table(summaries: Sequence[Summary], digits: int, full: bool) -> lis
     return _text_table(header, rows, right=(1,))
 
 
-def _comparison_table(comparisons: Sequence[Comparison], digits: int) -> list[str]:
+def _friedman_lines(f: FriedmanResult) -> list[str]:
+    """The Friedman section: test, average ranks, post-hoc groups."""
+    post = (
+        f"Nemenyi critical difference {f.critical_difference:.2f} ranks"
+        if f.method == "nemenyi"
+        else "Wilcoxon signed-rank, Holm"
+    )
+    order = ", ".join(f"{a} {f.average_ranks[a]:.2f}" for a in f.architectures)
+    out = [
+        f"== Friedman test over {len(f.architectures)} architectures on the {f.n_blocks} seeds "
+        f"all have ({format_seeds(f.seeds)}); post hoc: {post}, alpha {f.alpha:g}",
+        f"  chi2 = {f.statistic:.3f}, df = {len(f.architectures) - 1}, p {_p_text(f.pvalue)}"
+        + ("" if f.significant else " (not significant: the groups below are descriptive)"),
+        f"  average ranks (1 = best): {order}",
+    ]
+    if f.groups:
+        groups = "; ".join("{" + ", ".join(g) + "}" for g in f.groups)
+        out.append(f"  not significantly different: {groups}")
+    alone = [a for a in f.architectures if not any(a in g for g in f.groups)]
+    if alone:
+        out.append(f"  different from every other: {', '.join(alone)}")
+    differ = [f"{r.a} over {r.b}" for r in f.pairwise.itertuples() if r.significant]
+    out.append(f"  significantly better: {', '.join(differ) or 'no pair'}")
+    return out
+
+
+def _p_text(p: float) -> str:
+    return "n/a" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"= {p:.3g}"
+
+
+def _comparison_table(
+    comparisons: Sequence[Comparison], digits: int, higher_is_better: bool = True
+) -> list[str]:
     header = [
         "a - b",
         "seeds",
@@ -675,7 +931,7 @@ def _comparison_table(comparisons: Sequence[Comparison], digits: int) -> list[st
         "p t",
         "g",
         "Cliff d",
-        "P(a>b) [CI]",
+        "P(a>b) [CI]" if higher_is_better else "P(a<b) [CI]",
     ]
     rows = []
     for c in comparisons:

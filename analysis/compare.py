@@ -611,6 +611,10 @@ class Comparison:
     ``1 - alpha / k`` with ``k`` the step's divisor; BH: ``1 - R alpha / m``; Bonferroni:
     ``1 - alpha / m``), so it excludes 0 exactly when the comparison is :attr:`significant`; the
     verdict line prints it. ``shift_curve`` keeps what re-inverting the test needs.
+
+    ``higher_is_better`` is the metric's direction (False for a loss or a distance): differences
+    stay ``a - b`` in the metric's units, ``p_improvement`` is ``P(a better than b)`` (``P(a < b)``
+    when lower is better) and :attr:`better` names the winner.
     """
 
     a: str
@@ -634,6 +638,7 @@ class Comparison:
     p_adjusted: float = float("nan")
     family_size: int = 1
     alpha: float = 0.05
+    higher_is_better: bool = True
     verdict_interval: Estimate | None = None
     shift_curve: ShiftCurve | None = field(default=None, repr=False, compare=False)
 
@@ -653,6 +658,14 @@ class Comparison:
         return bool(p < self.alpha)
 
     @property
+    def better(self) -> str | None:
+        """The architecture the verdict favours (``a`` or ``b``); None when not significant."""
+        point = self.difference.point
+        if not self.significant or not np.isfinite(point) or point == 0:
+            return None
+        return self.a if (point > 0) == self.higher_is_better else self.b
+
+    @property
     def min_pvalue(self) -> float:
         """Smallest raw p-value the permutation test can give with these seeds (NaN if untested)."""
         return float("nan") if self.shift_curve is None else self.shift_curve.min_pvalue
@@ -662,7 +675,7 @@ class Comparison:
 
         The interval is :attr:`verdict_interval`: it excludes 0 exactly when the sign is ``>`` or
         ``<``. When the design cannot reach significance at all it is unbounded, and the line
-        says so.
+        says so. When lower is better the line ends with ``(lower is better: B better)``.
         """
         d = self.verdict_interval or self.difference
         sign = (
@@ -683,6 +696,8 @@ class Comparison:
                 n = f"{self.n_pairs} pairs" if self.paired else f"{self.n_a}+{self.n_b} seeds"
                 reasons.append(f"{n} cannot reach {p_name} < {self.alpha:g}")
             text += f" ({'; '.join(reasons)})"
+        elif not self.higher_is_better and self.better is not None:
+            text += f" (lower is better: {self.better} better)"
         return text
 
     def as_row(self) -> dict[str, object]:
@@ -715,6 +730,8 @@ class Comparison:
             "correction": self.correction,
             "family_size": self.family_size,
             "significant": self.significant,
+            "higher_is_better": self.higher_is_better,
+            "better": self.better,
             "rank_test": self.rank_test.name,
             "rank_statistic": self.rank_test.statistic,
             "p_rank": self.rank_test.pvalue,
@@ -742,6 +759,7 @@ class Comparison:
             **out,
             "min_p_permutation": self.min_pvalue,
             "significant": self.significant,
+            "better": self.better,
             "verdict": self.verdict(),
         }
 
@@ -820,6 +838,7 @@ def compare_pair(
     ci_method: str = "auto",
     exact_limit: int = 100_000,
     alpha: float = 0.05,
+    higher_is_better: bool = True,
 ) -> Comparison:
     """Every statistic of ``a`` against ``b`` (uncorrected; see :func:`apply_correction`).
 
@@ -838,6 +857,8 @@ def compare_pair(
             agrees with the test.
         exact_limit: see :func:`permutation_test`.
         alpha: significance level for :attr:`Comparison.significant`.
+        higher_is_better: the metric's direction; False makes ``p_improvement`` ``P(a < b)`` and
+            :attr:`Comparison.better` the lower one (differences stay ``a - b``).
     """
     n_a, n_b = len(a_scores), len(b_scores)
     x, y, paired = align(a_scores, b_scores, paired)
@@ -889,8 +910,8 @@ def compare_pair(
         d_z=d_z,
         cliffs_delta=cliffs_delta(x, y),
         p_improvement=probability_of_improvement(
-            x,
-            y,
+            x if higher_is_better else -x,
+            y if higher_is_better else -y,
             paired=paired,
             level=level,
             method=ci_method,
@@ -899,6 +920,7 @@ def compare_pair(
         ),  # fmt: skip
         p_adjusted=perm.pvalue,
         alpha=alpha,
+        higher_is_better=higher_is_better,
         verdict_interval=verdict,
         shift_curve=curve,
     )

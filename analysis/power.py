@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,13 @@ def seeds_for_power(
         warnings.simplefilter("ignore")
         if solver.power(effect, **{_size_key(paired): 2}, alpha=alpha) >= power:
             return 2.0
+        for n in range(3, 8):
+            # statsmodels' noncentral t returns NaN at 1 df for large effects (d_z > ~5), and its
+            # solver then fails: the first whole n that reaches the power is the answer there.
+            if np.isfinite(solver.power(effect, **{_size_key(paired): n - 1}, alpha=alpha)):
+                break
+            if solver.power(effect, **{_size_key(paired): n}, alpha=alpha) >= power:
+                return float(n)
         try:
             n = solver.solve_power(
                 effect_size=effect, alpha=alpha, power=power, alternative="two-sided"
@@ -355,7 +362,9 @@ class BestOfK:
     k-subsets of the n instances) is unbiased for the expected best of k fresh seeds. The band
     (``method``) is NaN beyond ``k_max``: the expected best of k seeds is an extrapolation into
     the upper tail once k nears n, and no interval the simulation tried kept 93 % coverage there
-    (docs/statistics.md). ``note`` says why when the band is cut or withheld.
+    (docs/statistics.md). ``note`` says why when the band is cut or withheld. When
+    ``higher_is_better`` is False (a loss, a distance) "best" is the lowest: ``expected`` is the
+    expected minimum of k.
     """
 
     architecture: str
@@ -368,6 +377,7 @@ class BestOfK:
     method: str = ""
     k_max: int = 0
     note: str = ""
+    higher_is_better: bool = True
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -380,6 +390,7 @@ class BestOfK:
                 "high": self.high,
                 "level": self.level,
                 "method": self.method,
+                "higher_is_better": self.higher_is_better,
             }
         )
 
@@ -424,6 +435,7 @@ def best_of_k(
     n_resamples: int = 10_000,
     seed: Seed = 0,
     method: str = "jackknife",
+    higher_is_better: bool = True,
 ) -> BestOfK:
     """Expected best of k (:func:`expected_max_of_k`) with a confidence band.
 
@@ -435,7 +447,18 @@ def best_of_k(
         method: "jackknife" (default: :func:`jackknife_band` for ``k <= band_k_max(n)``, NaN
             beyond) or "percentile" (the bootstrap band over every k; it covered 46-93 % in the
             simulation, kept for comparison).
+        higher_is_better: False: the best of k is the lowest (the expected minimum, its band).
     """
+    if not higher_is_better:
+        # min of k = -(max of k of -x); the band flips with it.
+        flipped = best_of_k(
+            -np.asarray(x, float), architecture=architecture, metric=metric, level=level,
+            n_resamples=n_resamples, seed=seed, method=method,
+        )  # fmt: skip
+        return replace(
+            flipped, expected=-flipped.expected, low=-flipped.high, high=-flipped.low,
+            higher_is_better=False,
+        )  # fmt: skip
     x = np.asarray(x, float)
     n = x.size
     k = np.arange(1, n + 1)

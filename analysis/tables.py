@@ -20,7 +20,9 @@ from analysis.io import natural_key
 
 __all__ = [
     "DEFAULT_BASELINES",
+    "TABLE1_HEADERS",
     "TABLE1_METRICS",
+    "TABLE1_SECTIONS",
     "Table1",
     "table1",
     "to_markdown",
@@ -33,14 +35,16 @@ DEFAULT_BASELINES: frozenset[str] = frozenset(
     {"unet_original", "unet3d_thin", "unet3d_thick", "deeplab_drn", "deeplab_resnet101", "deepvess"}
 )
 TABLE1_METRICS: tuple[str, ...] = ("eval_miou_all", "eval_miou_org", "test_miou_org")
-_HEADERS = {
+#: Column headings of the metrics and the parameter count (Markdown and the HTML report).
+TABLE1_HEADERS = {
     "eval_miou_all": "Eval MIoU (all)",
     "eval_miou_org": "Eval MIoU (org)",
     "test_miou_org": "Test MIoU (org)",
     "test_miou_all": "Test MIoU (all)",
     "params": "Parameters",
 }
-_SECTIONS = {
+#: Sub-heading of each section (Markdown and the HTML report).
+TABLE1_SECTIONS = {
     "ensemble": "(a) ensembles",
     "single": "(b) single instances",
     "baseline": "(c) baselines",
@@ -69,6 +73,7 @@ def table1(
     architecture_col: str = "architecture",
     seed_col: str = "seed",
     params_col: str = "params",
+    higher_is_better: bool = True,
 ) -> Table1:
     """Builds Table 1 from usable instances and, when given, scored ensembles.
 
@@ -77,9 +82,11 @@ def table1(
         ensembles: columns ``architecture, selection ("top"/"random"), k`` and the metrics; None
             omits section (a).
         baselines: architecture names reported in section (c) instead of (b).
-        select_by: column maximized to choose the best instance / k.
+        select_by: column maximized (minimized when ``higher_is_better`` is False) to choose the
+            best instance / k.
         metrics: score columns shown; missing ones are shown as NaN with a note.
         architecture_col, seed_col, params_col: column names in ``instances``.
+        higher_is_better: direction of ``select_by`` (False for a loss or a distance).
     """
     notes: list[str] = []
     if select_by not in instances:
@@ -90,11 +97,12 @@ def table1(
         if m not in instances:
             notes.append(f"instances have no {m} column: shown as NaN")
     params = _params_per_architecture(instances, architecture_col, params_col)
-    rows = _ensemble_rows(ensembles, select_by, metrics, params, notes)
+    rows = _ensemble_rows(ensembles, select_by, metrics, params, notes, higher_is_better)
     scored = instances[pd.to_numeric(instances[select_by], errors="coerce").notna()]
     for arch in sorted(scored[architecture_col].unique(), key=natural_key):
         group = scored[scored[architecture_col] == arch]
-        best = group.loc[pd.to_numeric(group[select_by]).idxmax()]
+        values = pd.to_numeric(group[select_by])
+        best = group.loc[values.idxmax() if higher_is_better else values.idxmin()]
         section = "baseline" if arch in baselines else "single"
         row = {
             "section": section,
@@ -131,7 +139,7 @@ def _params_per_architecture(
     }
 
 
-def _ensemble_rows(ensembles, select_by, metrics, params, notes) -> list[dict]:
+def _ensemble_rows(ensembles, select_by, metrics, params, notes, higher_is_better=True):
     if ensembles is None or len(ensembles) == 0:
         notes.append("no ensemble results: section (a) omitted")
         return []
@@ -146,7 +154,9 @@ def _ensemble_rows(ensembles, select_by, metrics, params, notes) -> list[dict]:
     rows = []
     for arch in sorted(top["architecture"].unique(), key=natural_key):
         group = top[top["architecture"] == arch]
-        best = group.loc[group[select_by].idxmax()]
+        best = group.loc[
+            group[select_by].idxmax() if higher_is_better else group[select_by].idxmin()
+        ]
         k = int(best["k"])
         row = {
             "section": "ensemble",
@@ -178,13 +188,13 @@ def to_markdown(table: Table1 | pd.DataFrame, digits: int = 3) -> str:
         for c in frame.columns
         if c not in ("section", "label", "architecture", "seed", "k", "params")
     ]
-    header = ["Model", *(_HEADERS.get(m, m) for m in metrics), _HEADERS["params"]]
+    header = ["Model", *(TABLE1_HEADERS.get(m, m) for m in metrics), TABLE1_HEADERS["params"]]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join([" --- "] + [" ---: "] * (len(header) - 1)) + "|",
     ]
     for section, group in frame.groupby("section", sort=False):
-        lines.append(f"| **{_SECTIONS.get(section, section)}** |" + " |" * (len(header) - 1))
+        lines.append(f"| **{TABLE1_SECTIONS.get(section, section)}** |" + " |" * (len(header) - 1))
         for _, row in group.iterrows():
             label = (
                 row["label"] if section == "ensemble" else f"{row['label']} (seed {row['seed']})"

@@ -19,6 +19,8 @@ FILES = {
     "excluded.csv",
     "table1.csv",
     "table1.md",
+    "friedman_ranks.csv",
+    "friedman_pairs.csv",
 }
 
 
@@ -181,18 +183,20 @@ def test_cli_end_to_end(cli, tmp_path):
     assert data["excluded"][0]["status"] == "failed"
 
 
-def test_cli_errors(cli, tmp_path):
+def test_cli_errors(capsys, tmp_path):
+    from benchmark.cli import main
+
     path = tmp_path / "t.parquet"
     make_instances(n_seeds=4).to_parquet(path)
-    proc = cli("analyze", str(path), "--reference", "nope", "--resamples", "200")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
+    assert main(["analyze", str(path), "--reference", "nope", "--resamples", "200"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "error: unknown reference 'nope'; architectures: 2d3d_3x3x3, 2d3d_no_3x3x3, 2d3d_no_multiloss, unet_original"
     ]
-    proc = cli("analyze", str(tmp_path / "missing.csv"))
-    assert proc.returncode == 2 and "no such file" in proc.stderr
-    proc = cli("analyze", str(path), "--correction", "fdr")
-    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    assert main(["analyze", str(tmp_path / "missing.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse: exit 2 with its usage message
+        main(["analyze", str(path), "--correction", "fdr"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_text_names_every_interval_method(report_and_dir):
