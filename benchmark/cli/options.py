@@ -10,11 +10,13 @@ __all__ = [
     "add_data_arguments",
     "add_profile_option",
     "add_statistics_options",
+    "add_table_options",
     "data_options",
     "parse_option",
     "parse_window",
     "positive_int",
     "statistics_kwargs",
+    "table_kwargs",
 ]
 
 
@@ -95,8 +97,10 @@ def add_cluster_options(
     )
 
 
-def add_statistics_options(p: argparse.ArgumentParser) -> None:
-    """--reference, --metric, --correction, --bootstrap-seed and --resamples of ``analyze`` and ``report``."""
+def add_statistics_options(p: argparse.ArgumentParser, tables: bool = False) -> None:
+    """--reference, --metric, --correction, --bootstrap-seed and --resamples of ``analyze`` and
+    ``report``; with ``tables`` also how to read any table and which way the metric points
+    (:func:`add_table_options`)."""
     p.add_argument(
         "--reference",
         metavar="ARCH",
@@ -104,9 +108,9 @@ def add_statistics_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--metric",
-        default="eval_miou_all",
         metavar="COLUMN",
-        help="score column to compare (default: eval_miou_all)",
+        help="score column to compare, any numeric column (default: eval_miou_all, else the "
+        "table's only metric column)",
     )
     p.add_argument(
         "--correction",
@@ -127,17 +131,106 @@ def add_statistics_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="bootstrap and permutation resamples (default: 10000)",
     )
+    if tables:
+        add_table_options(p)
+
+
+#: ``analysis.adapters.FORMATS`` (not imported: ``--help`` stays free of pandas).
+TABLE_FORMATS = ("auto", "wide", "long", "tune", "optuna")
+
+
+def add_table_options(p: argparse.ArgumentParser, comparisons: bool = True) -> None:
+    """How to read any results table and the metric's direction (``analyze``, ``plan-seeds``):
+    --architecture-column, --seed-column, --format, --higher-is-better / --lower-is-better,
+    --unpaired; with ``comparisons`` also --allow-mixed-identities and --post-hoc."""
+    g = p.add_argument_group("any table (docs: analysis/adapters.py)")
+    g.add_argument(
+        "--architecture-column",
+        default="architecture",
+        metavar="NAME",
+        help="column naming the architecture (default: architecture; else arch, model, method "
+        "or network when the table has exactly one of them)",
+    )
+    g.add_argument(
+        "--seed-column",
+        default="seed",
+        metavar="NAME",
+        help="column holding the integer seed (default: seed; else run or replicate)",
+    )
+    g.add_argument(
+        "--format",
+        choices=TABLE_FORMATS,
+        default="auto",
+        help="table layout: wide (a column per metric), long (architecture, seed, metric name, "
+        "value), tune (Ray Tune results, config/ columns), optuna (trials_dataframe: params_, "
+        "value, state); default auto: detected, and said",
+    )
+    direction = g.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--higher-is-better",
+        dest="higher_is_better",
+        action="store_true",
+        default=None,
+        help="the metric is a score (default, except for names such as loss, error, distance, "
+        "hausdorff, hd95)",
+    )
+    direction.add_argument(
+        "--lower-is-better",
+        dest="higher_is_better",
+        action="store_false",
+        help="the metric is a loss or a distance: verdicts, best of k, ranks and Table 1 flip",
+    )
+    g.add_argument(
+        "--unpaired",
+        action="store_true",
+        help="compare independent samples over all seeds (default: paired on the shared seeds)",
+    )
+    if not comparisons:
+        return
+    g.add_argument(
+        "--allow-mixed-identities",
+        action="store_true",
+        help="pool rows of one architecture trained under different configurations (identity "
+        "column) instead of refusing",
+    )
+    g.add_argument(
+        "--post-hoc",
+        choices=("nemenyi", "wilcoxon-holm"),
+        default="nemenyi",
+        help="post-hoc comparison after the Friedman test (3+ architectures; default: nemenyi)",
+    )
+
+
+def table_kwargs(args: argparse.Namespace) -> dict:
+    """The keyword arguments of ``analyze`` / ``plan_run`` that :func:`add_table_options` parsed
+    (only those it added)."""
+    keys = dict(
+        architecture_column="architecture_col",
+        seed_column="seed_col",
+        format="format",
+        higher_is_better="higher_is_better",
+        allow_mixed_identities="allow_mixed_identities",
+        post_hoc="post_hoc",
+    )
+    out = {key: getattr(args, name) for name, key in keys.items() if hasattr(args, name)}
+    if hasattr(args, "unpaired"):
+        out["paired"] = False if args.unpaired else None
+    return out
 
 
 def statistics_kwargs(args: argparse.Namespace) -> dict:
     """The keyword arguments of ``analyze`` / ``build_report`` that ``add_statistics_options``
-    parsed."""
+    parsed: always ``reference, metric, correction, seed, n_resamples``; when the parser also
+    has the table options (``add_statistics_options(p, tables=True)``), ``architecture_col,
+    seed_col, format, higher_is_better, paired, allow_mixed_identities, post_hoc`` as well (the
+    first three are :func:`analysis.io.load_instances`'s, the rest :func:`analysis.analyze.analyze`'s)."""
     return dict(
         reference=args.reference,
         metric=args.metric,
         correction=args.correction,
         seed=args.bootstrap_seed,
         n_resamples=args.resamples,
+        **table_kwargs(args),
     )
 
 
