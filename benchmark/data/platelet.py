@@ -3,6 +3,8 @@ layout. These are the defaults of every loader (and of the phantom, which imitat
 
 from __future__ import annotations
 
+from analysis.platelet import PLATELET_COLORS
+
 __all__ = [
     "PLATELET_CLASSES",
     "PLATELET_COLORS",
@@ -22,17 +24,8 @@ PLATELET_CLASSES = (
 )
 PLATELET_ORG_CLASSES = (2, 3, 4, 5, 6)
 PLATELET_VOXEL_SIZE = (40.0, 10.0, 10.0)
-# RGB colors of the platelet-em semantic labels, one per class id (PAPER_SPEC, "What the real data
-# look like").
-PLATELET_COLORS: dict[int, tuple[int, int, int]] = {
-    0: (0, 0, 0),
-    1: (1, 1, 224),
-    2: (1, 171, 254),
-    3: (1, 254, 1),
-    4: (255, 224, 0),
-    5: (250, 94, 0),
-    6: (245, 0, 203),
-}
+# The label colors are defined once in analysis (the report draws them too, and analysis never
+# imports benchmark).
 
 PLATELET_LAYOUT = {
     "train": ("images/50-images.tif", "labels-semantic/50-semantic.tif"),

@@ -3,21 +3,21 @@ headless Chromium (skipped where /usr/bin/chromium or /usr/bin/chromedriver is m
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.figures import architecture_colors, metric_label
+from analysis.analyze import AnalysisReport
 from analysis.report import build_report, png_bytes, slice_stacks
+from analysis.report.theme import architecture_colors, metric_label
 from benchmark.data.platelet import PLATELET_CLASSES
 
 CLASSES = PLATELET_CLASSES
@@ -30,7 +30,9 @@ ARCHS = {
 }
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-N_FIGURES_FULL = 9  # 3 distributions, matrix, forest, ensembles, best-of-k, training, classes
+# 3 distributions, matrix, forest, ensembles, best-of-k, training, classes, and the
+# critical-difference diagram when the analysis has a Friedman test (AnalysisReport.friedman).
+N_FIGURES_FULL = 9 + ("friedman" in AnalysisReport.__dataclass_fields__)
 
 
 # ----------------------------------------------------------------------------- fake run dir
@@ -240,6 +242,7 @@ def test_full_report_sections(full_report: Path):
         "table1",
         "distributions",
         "comparisons",
+        "limits",
         "ensembles",
         "power",
         "training",
@@ -249,13 +252,15 @@ def test_full_report_sections(full_report: Path):
     ):
         assert f'<section id="{anchor}">' in text
     assert len(figure_specs(text)) == N_FIGURES_FULL
+    assert ('<section id="ranks">' in text) == (N_FIGURES_FULL == 10)
+    assert '<section id="sequential">' not in text  # a fixed-seed run
     assert text.count('class="viewer"') == 2  # eval and test volumes
     main = text.split("<main>")[1].split('<section id="notes">')[0]
     assert "omitted" not in main
     # metadata, Table 1 sections and the failed instance
     assert "python -m benchmark run --suite ablations --name fake" in text
     assert "0-25 (26 seeds)" in text and "0123abc" in text
-    assert "(a) Ensembles" in text and "(b) Single instances" in text
+    assert "(a) ensembles" in text and "(b) single instances" in text
     assert "Top-" in text and "CUDA out of memory" in text
     # the power table has one row per pair
     power = text.split('<section id="power">')[1].split("</section>")[0]
@@ -313,8 +318,8 @@ def test_missing_optional_inputs(tmp_path):
     assert "no curves.parquet: training curves omitted" in text
     assert "no ensembles/predictions.npz: slice viewer omitted" in text
     assert "section (a) omitted" in text  # Table 1 without ensembles
-    # distributions (3), matrix, forest, best-of-k, classes
-    assert len(figure_specs(text)) == 7
+    # distributions (3), matrix, forest, best-of-k, classes (and the ranks, see N_FIGURES_FULL)
+    assert len(figure_specs(text)) == N_FIGURES_FULL - 2
     assert not (run / "report.html").exists()
 
 
@@ -366,40 +371,31 @@ def test_report_reuses_analysis_and_reference(tmp_path):
         build_report(run, reference="nope")
 
 
-def _decode_png(data: bytes) -> tuple[int, np.ndarray, bytes | None]:
-    """(color type, pixels, palette) of an 8-bit PNG written by ``png_bytes``."""
+def _decode_png(data: bytes) -> tuple[str, np.ndarray, list[int] | None]:
+    """(mode, pixels, RGB palette) of a PNG, read back with Pillow."""
+    from PIL import Image
+
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, {}
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + body)
-        chunks[kind] = chunks.get(kind, b"") + body
-        pos += 12 + length
-    w, h, depth, color_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
-    assert depth == 8
-    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(h, w + 1)
-    pixels = raw[:, 1:].copy()
-    for r in range(h):
-        if raw[r, 0] == 1:  # Sub filter
-            pixels[r] = np.cumsum(pixels[r], dtype=np.uint64) % 256
-        else:
-            assert raw[r, 0] == 0
-    return color_type, pixels, chunks.get(b"PLTE")
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.mode, np.asarray(image), image.getpalette()
 
 
 def test_png_round_trip():
     rng = np.random.default_rng(0)
     gray = rng.integers(0, 256, (7, 13), dtype=np.uint8)
-    color_type, pixels, _ = _decode_png(png_bytes(gray))
-    assert color_type == 0
+    mode, pixels, _ = _decode_png(png_bytes(gray))
+    assert mode == "L"
     np.testing.assert_array_equal(pixels, gray)
     idx = rng.integers(0, 3, (5, 4), dtype=np.uint8)
     data = png_bytes(idx, palette=[(1, 2, 3), (4, 5, 6), (7, 8, 9)], transparent=2)
-    color_type, pixels, palette = _decode_png(data)
-    assert color_type == 3 and palette == bytes(range(1, 10)) and b"tRNS" in data
+    mode, pixels, palette = _decode_png(data)
+    assert mode == "P" and palette[:9] == list(range(1, 10)) and b"tRNS" in data
     np.testing.assert_array_equal(pixels, idx)
+    from PIL import Image
+
+    rgba = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+    assert (rgba[..., 3] == np.where(idx == 2, 0, 255)).all()  # index 2 is transparent
     with pytest.raises(ValueError):
         png_bytes(np.zeros((2, 2, 2)))
 

@@ -1,9 +1,9 @@
-"""Plotly figures of a run's results; they draw what :mod:`analysis` computed, nothing more.
+"""Plotly figures of the scores themselves: distributions, ensembles, training curves, class IoU.
 
 Every builder takes DataFrames or dataclasses from the analysis functions and returns a
-``plotly.graph_objects.Figure`` with a transparent background, a mid-gray grid and one color per
-architecture (:func:`architecture_colors`), so a figure reads the same on a light and a dark page
-(the report sets the font color for the page's theme). MIoU values are fractions in [0, 1].
+``plotly.graph_objects.Figure`` in the report's look (:mod:`analysis.report.theme`); figures of
+statistics (comparisons, best of k, ranks, sequential looks) are in
+:mod:`analysis.report.stat_figures`. MIoU values are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -15,112 +15,16 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.compare import Comparison
 from analysis.distributions import KDE, Summary
 from analysis.io import natural_key
-from analysis.power import BestOfK
+from analysis.report.theme import PALETTE, SPLITS, finish, metric_label, rgba
 
 __all__ = [
-    "PALETTE",
-    "TEMPLATE",
-    "architecture_colors",
-    "best_of_k_figure",
     "class_iou_figure",
-    "comparison_matrix_figure",
     "distribution_figure",
     "ensemble_figure",
-    "forest_figure",
-    "metric_label",
-    "rgba",
     "training_curves_figure",
 ]
-
-#: Qualitative palette (Tableau 10): mid-luminance colors readable on white and on near-black.
-PALETTE: tuple[str, ...] = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
-    "#1f9e89", "#d4a6c8", "#86bcb6", "#f1ce63", "#8cd17d",
-)  # fmt: skip
-_GRID = "rgba(128,128,128,0.28)"
-_LINE = "rgba(128,128,128,0.65)"
-#: Neutral text color until the page applies its theme's color.
-FONT_COLOR = "#7f7f7f"
-
-_AXIS = dict(
-    gridcolor=_GRID,
-    linecolor=_LINE,
-    zerolinecolor=_LINE,
-    tickcolor=_LINE,
-    showline=True,
-    automargin=True,
-)
-#: Layout shared by every figure (no global plotly template is touched).
-TEMPLATE = go.layout.Template(
-    layout=dict(
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font=dict(family="system-ui, -apple-system, 'Segoe UI', sans-serif", size=13),
-        colorway=list(PALETTE),
-        xaxis=_AXIS,
-        yaxis=_AXIS,
-        legend=dict(bgcolor="rgba(0,0,0,0)"),
-        hoverlabel=dict(namelength=-1),
-        margin=dict(l=70, r=30, t=60, b=60),
-    )
-)
-
-_SPLITS = {"eval": "eval", "test": "test", "final_eval": "final eval", "final_test": "final test"}
-
-
-def metric_label(metric: str) -> str:
-    """``eval_miou_org`` -> ``eval MIoU (organelles)``; ``test_iou_cell`` -> ``test IoU cell``."""
-    for prefix in sorted(_SPLITS, key=len, reverse=True):
-        if metric.startswith(prefix + "_"):
-            rest = metric[len(prefix) + 1 :]
-            split = _SPLITS[prefix]
-            break
-    else:
-        return metric.replace("_", " ")
-    if rest.startswith("miou_"):
-        subset = rest[5:]
-        subset = {"all": "all classes", "org": "organelles"}.get(subset, subset)
-        return f"{split} MIoU ({subset})"
-    if rest.startswith("iou_"):
-        return f"{split} IoU {rest[4:].replace('_', ' ')}"
-    return f"{split} {rest.replace('_', ' ')}"
-
-
-def architecture_colors(architectures: Sequence[str]) -> dict[str, str]:
-    """One palette color per architecture, assigned in natural order of the names.
-
-    The same set of names always gets the same colors, whatever order they are passed in.
-    """
-    names = sorted(set(map(str, architectures)), key=natural_key)
-    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(names)}
-
-
-def rgba(color: str, alpha: float) -> str:
-    """``#rrggbb`` -> ``rgba(r,g,b,alpha)``."""
-    h = color.lstrip("#")
-    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha:g})"
-
-
-def _finish(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, x=0.01), height=height, **layout)
-    return fig
-
-
-def _num(v: float, digits: int = 3, signed: bool = False) -> str:
-    if v is None or not np.isfinite(v):
-        return "n/a"
-    return f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
-
-
-def _p(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
 # ------------------------------------------------------------------------- distributions
@@ -235,7 +139,7 @@ def distribution_figure(
         )
     fig.update_xaxes(range=_score_range(finite, kdes.values()))
     fig.update_xaxes(title_text=f"{metric_label(metric)}, fraction (0-1)", row=len(archs), col=1)
-    return _finish(
+    return finish(
         fig,
         f"Distribution of {metric_label(metric)} over instances (dashed: mean)",
         height=110 + 170 * max(1, len(archs)),
@@ -274,127 +178,6 @@ def _nice_ticks(top: float) -> list[float]:
     return [float(v) for v in np.arange(0, top * 1.05, step)]
 
 
-# ------------------------------------------------------------------------------ comparisons
-def comparison_matrix_figure(
-    pairwise: Sequence[Comparison], architectures: Sequence[str]
-) -> go.Figure:
-    """Heatmap of mean differences, row minus column, with the adjusted p-value in each cell."""
-    names = [a for a in architectures if any(a in (c.a, c.b) for c in pairwise)]
-    index = {a: i for i, a in enumerate(names)}
-    n = len(names)
-    z = np.full((n, n), np.nan)
-    text = [["" for _ in range(n)] for _ in range(n)]
-    hover = [["" for _ in range(n)] for _ in range(n)]
-    for c in pairwise:
-        i, j = index[c.a], index[c.b]
-        d = c.difference.point
-        star = "*" if c.significant else ""
-        for (r, s), sign in (((i, j), 1.0), ((j, i), -1.0)):
-            z[r, s] = sign * d
-            text[r][s] = f"{sign * d:+.3f}{star}<br>p={_p(c.p_adjusted)}"
-            hover[r][s] = c.verdict()
-    for i in range(n):
-        text[i][i] = "-"
-    label = pairwise[0].correction if pairwise else "none"
-    vmax = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=names,
-            y=names,
-            text=text,
-            texttemplate="%{text}",
-            customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
-            colorscale="RdBu",
-            zmid=0,
-            zmin=-vmax,
-            zmax=vmax,
-            xgap=2,
-            ygap=2,
-            colorbar=dict(title=dict(text="row - column<br>(MIoU)", side="right")),
-        )
-    )
-    fig.update_yaxes(autorange="reversed", title_text="architecture (row)", showgrid=False)
-    fig.update_xaxes(title_text="architecture (column)", showgrid=False, side="bottom")
-    metric = metric_label(pairwise[0].metric) if pairwise else ""
-    return _finish(
-        fig,
-        f"Pairwise difference of mean {metric}; p adjusted ({label}) over all pairs, * p < alpha",
-        height=max(320, 140 + 70 * n),
-    )
-
-
-def forest_figure(comparisons: Sequence[Comparison], reference: str) -> go.Figure:
-    """Difference of means ``reference - architecture`` with its interval and effect sizes."""
-    rows = list(comparisons)
-    y = [c.b for c in rows]
-    d = np.array([c.difference.point for c in rows], float)
-    lo = np.array([c.difference.low for c in rows], float)
-    hi = np.array([c.difference.high for c in rows], float)
-    labels = [
-        f"g={_num(c.hedges_g, 2)}"
-        + (f", d_z={_num(c.d_z, 2)}" if c.paired else "")
-        + f", Cliff's \u03b4={_num(c.cliffs_delta, 2)}, p adj={_p(c.p_adjusted)}"
-        for c in rows
-    ]
-    custom = [
-        [
-            c.verdict(),
-            c.difference.format(4, signed=True),
-            _num(c.hedges_g, 2),
-            _num(c.d_z, 2),
-            _num(c.cliffs_delta, 2),
-            c.p_improvement.format(2),
-            _p(c.pvalue),
-            _p(c.p_adjusted),
-            "paired" if c.paired else "independent",
-            c.n_pairs if c.paired else f"{c.n_a} / {c.n_b}",
-        ]
-        for c in rows
-    ]
-    colors = ["#e15759" if c.significant else "#7f7f7f" for c in rows]
-    fig = go.Figure(
-        go.Scatter(
-            x=d,
-            y=y,
-            mode="markers+text",
-            marker=dict(size=11, color=colors, symbol="diamond"),
-            error_x=dict(
-                type="data",
-                symmetric=False,
-                array=np.where(np.isfinite(hi), hi - d, 0),
-                arrayminus=np.where(np.isfinite(lo), d - lo, 0),
-                color=_LINE,
-                thickness=2,
-                width=6,
-            ),
-            text=labels,
-            textposition="top center",
-            customdata=custom,
-            hovertemplate=(
-                "<b>%{customdata[0]}</b><br>difference %{customdata[1]}<br>"
-                "Hedges' g %{customdata[2]}, d_z %{customdata[3]}, Cliff's delta %{customdata[4]}"
-                "<br>P(reference > architecture) %{customdata[5]}<br>"
-                "p %{customdata[6]}, adjusted %{customdata[7]}<br>%{customdata[8]}, n = "
-                "%{customdata[9]}<extra></extra>"
-            ),
-            showlegend=False,
-        )
-    )
-    fig.add_vline(x=0, line=dict(color=_LINE, dash="dot"))
-    level = rows[0].difference.level if rows else 0.95
-    metric = metric_label(rows[0].metric) if rows else ""
-    fig.update_xaxes(title_text=f"{reference} minus architecture, {metric} (difference of means)")
-    fig.update_yaxes(title_text="architecture", autorange="reversed", type="category")
-    return _finish(
-        fig,
-        f"Difference from the reference {reference} with {level:.0%} bootstrap interval "
-        "(red: significant after correction)",
-        height=max(260, 140 + 80 * len(rows)),
-    )
-
-
 # --------------------------------------------------------------------------------- ensembles
 def ensemble_figure(ensembles: pd.DataFrame, colors: Mapping[str, str]) -> go.Figure:
     """Ensemble score against ensemble size: top-k (solid) and random-k (dashed, with band).
@@ -403,7 +186,7 @@ def ensemble_figure(ensembles: pd.DataFrame, colors: Mapping[str, str]) -> go.Fi
     ``ensembles`` (columns ``architecture, selection, k`` and ``<split>_miou_<subset>``, random
     rows with ``<metric>_low`` / ``<metric>_high``).
     """
-    subsets = [s for s in ("all", "org") if any(f"{p}_miou_{s}" in ensembles for p in _SPLITS)]
+    subsets = [s for s in ("all", "org") if any(f"{p}_miou_{s}" in ensembles for p in SPLITS)]
     splits = [p for p in ("eval", "test") if any(f"{p}_miou_{s}" in ensembles for s in subsets)]
     titles = [metric_label(f"{p}_miou_{s}") for s in subsets for p in splits]
     fig = make_subplots(
@@ -482,58 +265,11 @@ def ensemble_figure(ensembles: pd.DataFrame, colors: Mapping[str, str]) -> go.Fi
                 shown.add(arch)
             fig.update_xaxes(title_text="ensemble size k (instances)", row=r, col=c)
             fig.update_yaxes(title_text="MIoU (fraction)", row=r, col=c)
-    return _finish(
+    return finish(
         fig,
         "Ensemble score against size: top-k by eval MIoU (solid), random-k baseline (dashed, 95% of draws)",
         height=80 + 340 * len(subsets),
         legend=dict(orientation="h", y=-0.12, yanchor="top"),
-    )
-
-
-def best_of_k_figure(curves: Sequence[BestOfK], colors: Mapping[str, str]) -> go.Figure:
-    """Expected best single instance among k trained, with its bootstrap band, per architecture."""
-    fig = go.Figure()
-    for curve in curves:
-        if curve.expected.size == 0:
-            continue
-        color = colors.get(curve.architecture, PALETTE[0])
-        k = curve.k
-        if np.isfinite(curve.low).any():
-            fig.add_trace(
-                go.Scatter(
-                    x=np.concatenate([k, k[::-1]]),
-                    y=np.concatenate([curve.high, curve.low[::-1]]),
-                    fill="toself",
-                    fillcolor=rgba(color, 0.14),
-                    line=dict(width=0),
-                    hoverinfo="skip",
-                    legendgroup=curve.architecture,
-                    showlegend=False,
-                    name=curve.architecture,
-                )
-            )
-        fig.add_trace(
-            go.Scatter(
-                x=k,
-                y=curve.expected,
-                mode="lines+markers",
-                marker=dict(size=4),
-                line=dict(color=color, width=2),
-                name=curve.architecture,
-                legendgroup=curve.architecture,
-                customdata=np.column_stack([curve.low, curve.high]),
-                hovertemplate=f"{curve.architecture}<br>k=%{{x}}: %{{y:.4f}} "
-                "[%{customdata[0]:.4f}, %{customdata[1]:.4f}]<extra></extra>",
-            )
-        )
-    metric = metric_label(curves[0].metric) if curves else ""
-    level = curves[0].level if curves else 0.95
-    fig.update_xaxes(title_text="instances trained k (seeds)")
-    fig.update_yaxes(title_text=f"expected best {metric} (fraction)")
-    return _finish(
-        fig,
-        f"Expected best of k instances, {metric} ({level:.0%} bootstrap band)",
-        height=430,
     )
 
 
@@ -572,7 +308,7 @@ def training_curves_figure(
         )
     fig.update_xaxes(title_text="training step (iterations)")
     fig.update_yaxes(title_text=f"{metric_label(metric)} (fraction)")
-    return _finish(fig, f"Training curves: {metric_label(metric)} at each evaluation", height=460)
+    return finish(fig, f"Training curves: {metric_label(metric)} at each evaluation", height=460)
 
 
 def class_iou_figure(
@@ -620,7 +356,7 @@ def class_iou_figure(
             )
         fig.update_yaxes(title_text="IoU (fraction)", row=r, col=1)
         fig.update_xaxes(title_text="class", row=r, col=1)
-    return _finish(
+    return finish(
         fig,
         "IoU per class of every instance",
         height=80 + 380 * max(1, len(splits)),
