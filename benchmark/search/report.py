@@ -1,7 +1,12 @@
-"""The search report: optimization history, parameter importances, Pareto front, per-seed scores."""
+"""The search report: optimization history, parameter importances, Pareto front, per-seed scores.
+
+One self-contained page built by the run report's page builder (:class:`analysis.report.Page`):
+the same template, styles, light/dark theme and figure look as ``report.html``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +21,14 @@ from benchmark.search.store import load_search
 
 __all__ = ["write_search_report"]
 
+#: Columns of the candidate table (those present), and which of them are numbers.
+_COLUMNS = (
+    "number", "state", "objective", "mean", "sd", "n_seeds", "seeds", "arch_params", "step_ms",
+    "race_verdict", "race_p", "options", "train", "reason",
+)  # fmt: skip
+_NUMERIC = {"number", "objective", "mean", "sd", "n_seeds", "arch_params", "step_ms", "race_p"}
+_STATE_ORDER = {"complete": 0, "running": 1, "pruned": 2, "failed": 3}
+
 
 def write_search_report(search_dir: str | Path) -> Path:
     """``search-report.html``: history, importances, Pareto front, per-seed scores, the table.
@@ -23,13 +36,11 @@ def write_search_report(search_dir: str | Path) -> Path:
     Self-contained: plotly.js is embedded once; figures that cannot be computed (importances with
     fewer than two complete candidates) are replaced by a note.
     """
-    import html
-
     import optuna
-    import plotly.graph_objects as go
-    import plotly.offline
 
-    from analysis.files import atomic_write_text
+    from analysis.report.markup import escape, note
+    from analysis.report.page import Page, anchor
+    from analysis.report.theme import TEMPLATE
 
     search_dir = Path(search_dir)
     meta, study, cands, seeds = load_search(search_dir)
@@ -43,17 +54,19 @@ def write_search_report(search_dir: str | Path) -> Path:
         }[o]
         for o in settings.objectives
     ]
-    sections: list[tuple[str, str]] = []
+    page = Page(f"densecell-bench search: {meta['study_name']}")
+    page.section("search", "Search", _summary(meta, settings, names, cands, seeds))
 
     def add(title: str, make: Callable[[], Any]) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fig = make()
-            fig.update_layout(height=420, margin=dict(l=60, r=20, t=40, b=50))
-            sections.append((title, fig.to_html(full_html=False, include_plotlyjs=False)))
+            fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=60, r=20, t=40, b=50))
+            body = page.figure(fig)
         except Exception as exc:  # too few trials, constant objective, ...
-            sections.append((title, f"<p class='note'>not available: {html.escape(str(exc))}</p>"))
+            body = note(f"not available: {exc}")
+        page.section(anchor(title), title, body)
 
     vis = optuna.visualization
     if settings.multi:
@@ -79,36 +92,52 @@ def write_search_report(search_dir: str | Path) -> Path:
         add(
             "Parameter importances", lambda: vis.plot_param_importances(study, target_name=names[0])
         )
-    add("Per-seed scores", lambda: _seed_figure(go, cands, seeds))
-
-    table = _candidate_table_html(cands, settings)
-    body = "\n".join(f"<h2>{html.escape(t)}</h2>\n{h}" for t, h in sections)
-    text = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>search {html.escape(meta["study_name"])}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} td.l{{text-align:left}} .note{{color:#777}}</style>
-<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>
-<h1>Search {html.escape(meta["study_name"])}</h1>
-<p>Space <b>{html.escape(settings.space)}</b> (base {html.escape(meta["base"])}), {meta["profile"]} profile, objective(s) {html.escape(", ".join(names))};
-{settings.seeds_per_candidate} paired seed(s) per candidate (at most {settings.seed_cap});
-racing: {"group-sequential test vs the incumbent at alpha " + str(settings.race_alpha) if settings.racing else "off"}.
-{len(cands)} candidate(s), {int((seeds["status"].isin(SCORED_STATUSES)).sum()) if not seeds.empty else 0} trained seed(s).</p>
-{body}
-<h2>Candidates</h2>
-{table}
-</body></html>
-"""
-    path = atomic_write_text(search_dir / "search-report.html", text)
-    path.chmod(0o644)  # a report is for reading (the temporary file was private)
-    return path
+    add("Per-seed scores", lambda: _seed_figure(cands, seeds))
+    page.section("candidates", "Candidates", _candidate_table(cands))
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    subtitle = f"search folder <code>{escape(search_dir)}</code>; generated {now}"
+    return page.write(search_dir / "search-report.html", subtitle)
 
 
-def _seed_figure(go: Any, cands: pd.DataFrame, seeds: pd.DataFrame) -> Any:
-    fig = go.Figure()
+def _summary(
+    meta: dict[str, Any],
+    settings: SearchSettings,
+    names: list[str],
+    cands: pd.DataFrame,
+    seeds: pd.DataFrame,
+) -> str:
+    from analysis.report.markup import escape
+
+    trained = int(seeds["status"].isin(SCORED_STATUSES).sum()) if not seeds.empty else 0
+    racing = (
+        f"group-sequential test vs the incumbent at alpha {settings.race_alpha}"
+        if settings.racing
+        else "off"
+    )
+    return (
+        f"<p>Space <b>{escape(settings.space)}</b> (base {escape(meta['base'])}), "
+        f"{escape(meta['profile'])} profile, objective(s) {escape(', '.join(names))}; "
+        f"{settings.seeds_per_candidate} paired seed(s) per candidate (at most "
+        f"{settings.seed_cap}); racing: {escape(racing)}. {len(cands)} candidate(s), {trained} "
+        "trained seed(s).</p>"
+    )
+
+
+def _seed_figure(cands: pd.DataFrame, seeds: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    from analysis.report.theme import NEUTRAL, PALETTE, SIGNIFICANT
+
     if seeds.empty or cands.empty:
         raise ValueError("no trained seeds yet")
+    fig = go.Figure()
     scored = seeds[seeds["status"].isin(SCORED_STATUSES)]
-    colors = {"complete": "#1f77b4", "pruned": "#aaaaaa", "failed": "#d62728", "running": "#ff7f0e"}
+    colors = {
+        "complete": PALETTE[0],
+        "pruned": NEUTRAL,
+        "failed": SIGNIFICANT,
+        "running": PALETTE[1],
+    }
     states = dict(zip(cands["number"], cands["state"]))
     for state, color in colors.items():
         part = scored[scored["number"].map(states) == state]
@@ -131,57 +160,37 @@ def _seed_figure(go: Any, cands: pd.DataFrame, seeds: pd.DataFrame) -> Any:
             y=means["mean"],
             mode="markers",
             name="mean",
-            marker=dict(symbol="line-ew-open", size=18, color="black"),
+            marker=dict(symbol="line-ew-open", size=18, color=NEUTRAL, line=dict(width=2)),
         )
     )
     fig.update_layout(xaxis_title="candidate", yaxis_title="eval MIoU(all) of the best checkpoint")
     return fig
 
 
-def _candidate_table_html(cands: pd.DataFrame, settings: SearchSettings) -> str:
-    import html
+def _cell(column: str, value: Any) -> str:
+    """A candidate-table cell as text."""
+    if value is None or (not isinstance(value, str | list | dict) and pd.isna(value)):
+        return ""
+    if column == "arch_params":
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        if column in ("objective", "mean", "sd"):
+            return f"{value:.4f}"
+        return f"{value:.3g}" if column == "race_p" else f"{value:.1f}"
+    return str(value)
+
+
+def _candidate_table(cands: pd.DataFrame) -> str:
+    from analysis.report.markup import escape, note, table
 
     if cands.empty:
-        return "<p class='note'>no candidates yet</p>"
-    cols = [
-        "number",
-        "state",
-        "objective",
-        "mean",
-        "sd",
-        "n_seeds",
-        "seeds",
-        "arch_params",
-        "step_ms",
-        "options",
-        "train",
-        "reason",
-    ]
+        return note("no candidates yet")
+    cols = [c for c in _COLUMNS if c in cands.columns]
     order = cands.sort_values(
         ["state", "objective"],
         ascending=[True, False],
-        key=lambda s: (
-            s.map({"complete": 0, "running": 1, "pruned": 2, "failed": 3})
-            if s.name == "state"
-            else s
-        ),
+        key=lambda s: s.map(_STATE_ORDER) if s.name == "state" else s,
     )
-    out = ["<table><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"]
-    for _, r in order.iterrows():
-        cells = []
-        for c in cols:
-            v = r[c]
-            if isinstance(v, float):
-                text = (
-                    ""
-                    if not np.isfinite(v)
-                    else (f"{v:.4f}" if c in ("objective", "mean", "sd") else f"{v:.1f}")
-                )
-            elif c == "arch_params" and v is not None and not pd.isna(v):
-                text = f"{int(v):,}"
-            else:
-                text = "" if v is None else str(v)
-            klass = " class='l'" if c in ("state", "options", "train", "reason", "seeds") else ""
-            cells.append(f"<td{klass}>{html.escape(text)}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    return "\n".join(out + ["</table>"])
+    rows = [[escape(_cell(c, r[c])) for c in cols] for _, r in order.iterrows()]
+    header = [escape(c.replace("_", " ")) for c in cols]
+    return table(header, rows, numeric=[i for i, c in enumerate(cols) if c in _NUMERIC])
