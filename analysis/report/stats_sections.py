@@ -43,6 +43,8 @@ __all__ = [
 
 #: Metrics drawn as performance distributions (those present), as in the paper's Figure 4.
 DISTRIBUTION_METRICS: tuple[str, ...] = TABLE1_METRICS
+#: Columns of ``Table1.frame`` that are not scores.
+_TABLE1_KEYS = frozenset({"section", "label", "architecture", "seed", "k", "params"})
 #: Shown when hovering an instance.
 HOVER_METRICS: tuple[str, ...] = (
     "eval_miou_all",
@@ -70,14 +72,23 @@ def _cells(estimates: Sequence[Estimate], digits: int = 4, signed: bool = False)
 
 # ------------------------------------------------------------------------------- Table 1
 def table1_section(ctx: ReportContext) -> str:
-    """The paper's Table 1: best ensembles, best single instances and baselines."""
+    """The paper's Table 1: best ensembles, best single instances and baselines.
+
+    Without an eval MIoU column the analysis builds it from its metric (best instance by that
+    metric, in its direction); the bold best of each column follows the same direction.
+    """
     analysis = ctx.analysis
     if analysis is None or analysis.table1 is None:
         return note("Table 1 unavailable (no eval_miou_all column or no usable instances)")
     frame = analysis.table1.frame
-    metrics = [c for c in frame.columns if c in TABLE1_HEADERS and c != "params"]
-    best = {m: pd.to_numeric(frame[m], errors="coerce").max() for m in metrics}
-    header = ["Model", *(TABLE1_HEADERS[m] for m in metrics), TABLE1_HEADERS["params"]]
+    metrics = [c for c in frame.columns if c not in _TABLE1_KEYS]
+    paper = all(m in TABLE1_METRICS for m in metrics)
+    higher = paper or getattr(analysis, "higher_is_better", True)
+    best = {
+        m: getattr(pd.to_numeric(frame[m], errors="coerce"), "max" if higher else "min")()
+        for m in metrics
+    }
+    header = ["Model", *(TABLE1_HEADERS.get(m, m) for m in metrics), TABLE1_HEADERS["params"]]
     rows: list[list[str]] = []
     for section, group in frame.groupby("section", sort=False):
         heading = escape(TABLE1_SECTIONS.get(section, section))
@@ -93,11 +104,16 @@ def table1_section(ctx: ReportContext) -> str:
             cells.append("" if pd.isna(params) else f"{int(round(float(params))):,}")
             rows.append(cells)
     notes = "".join(note(n) for n in analysis.table1.notes)
+    selected = (
+        "selected by eval MIoU (all)"
+        if paper
+        else f"selected by {escape(analysis.metric)} ({'highest' if higher else 'lowest'})"
+    )
     return (
         table(header, rows, numeric=range(1, len(header)), cls="table1")
-        + '<p class="caption">Layout of the paper\'s Table 1. Ensembles and single instances are '
-        "selected by eval MIoU (all); test scores are reported, never used to select. Bold: best "
-        "in the column. An ensemble's parameters count all its members.</p>" + notes
+        + f'<p class="caption">Layout of the paper\'s Table 1. Ensembles and single instances are '
+        f"{selected}; test scores are reported, never used to select. Bold: best in the column. "
+        "An ensemble's parameters count all its members.</p>" + notes
     )
 
 
@@ -347,10 +363,15 @@ def ranks_section(page: Page, ctx: ReportContext) -> str | None:
     if getattr(friedman, "n_blocks", None) is not None:
         facts.append(f"{friedman.n_blocks} blocks")
     method = getattr(friedman, "method", "")
+    bars = (
+        f"a bar joins architectures whose average ranks differ by less than the critical "
+        f"difference (CD = {num(cd, 3)})"
+        if np.isfinite(cd)
+        else "a bar joins architectures no two of which differ significantly"
+    )
     caption = (
-        "Average rank of each architecture (1: best); a bar joins architectures whose average "
-        f"ranks differ by less than the critical difference (CD = {num(cd, 3, missing='n/a')}), "
-        "i.e. not significantly different. "
+        f"Average rank of each architecture over the seeds (1: best); {bars}, i.e. not "
+        "significantly different. "
         + escape("; ".join(facts))
         + (f" ({escape(method)})" if method else "")
         + "."

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -205,3 +206,24 @@ def test_page_renders_the_packaged_templates():
     assert template("page.css") in text and template("page.js") in text
     assert '<a href="#optimization-history-mean">' in text and "<footer>foot</footer>" in text
     assert 'data-target="fig-0"' in text and '<p class="caption">cap</p>' in text
+
+
+# ----------------------------------------------------------------------- any metric, lower
+def test_a_table_of_losses(tmp_path):
+    """Any table and metric: Table 1 by the lowest loss (bold: the lowest), its distribution."""
+    rng = np.random.default_rng(0)
+    rows = [
+        dict(architecture=a, seed=s, status="finished", val_loss=mu + rng.normal(0, 0.01))
+        for a, mu in (("a", 0.30), ("b", 0.35), ("c", 0.40))
+        for s in range(8)
+    ]
+    csv = tmp_path / "losses.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    report = analyze(csv, metric="val_loss", higher_is_better=False, n_resamples=300, write=False)
+    text = build_report(csv, analysis=report).read_text()
+    t1 = _section(text, "table1")
+    assert "selected by val_loss (lowest)" in t1
+    best = min(r["val_loss"] for r in rows)
+    assert f"<b>{best:.3f}</b>" in t1
+    titles = [s["layout"]["title"]["text"] for s in figure_specs(text)]
+    assert any(t.startswith("Distribution of val loss") for t in titles)
