@@ -35,10 +35,15 @@ def environment_facts() -> dict[str, Any]:
                 multiprocessors=props.multi_processor_count,
             )
         )
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except OSError:  # not on every platform
+        load = None
     return dict(
         python=platform.python_version(),
         platform=platform.platform(),
         cpus=os.cpu_count(),
+        load=load,
         torch=torch.__version__,
         torch_threads=torch.get_num_threads(),
         cuda=torch.version.cuda if cuda else None,
@@ -63,6 +68,14 @@ def environment_lines(env: dict[str, Any]) -> list[str]:
     lines = [
         f"python {env['python']} on {env['platform']}, {env['cpus']} CPUs "
         f"(torch uses {env['torch_threads']} threads)",
+    ]
+    load, cpus = env.get("load"), env.get("cpus") or 1
+    if load is not None and load > cpus:
+        lines.append(
+            f"load average {load:g} on {cpus} CPUs: other processes compete for the CPUs, so "
+            "CPU timings are slow and noisy (multi-threaded kernels wait on descheduled threads)"
+        )
+    lines += [
         f"torch {env['torch']}, CUDA {env['cuda'] or '-'}, cuDNN {env['cudnn'] or '-'}",
     ]
     if env["gpus"]:

@@ -22,13 +22,14 @@ def memory_check(plan: TrainingPlan, dataset: Dataset, log=None) -> Check:
     """
     import torch
 
-    from benchmark.sweep.resources import default_gpus_per_trial, estimate_instance_memory_gib
     from benchmark.training.device import resolve_device
-    from benchmark.training.instance import train_instance
 
     device = resolve_device(plan.config.device)
     if device.type != "cuda":
         return Check("memory", "per instance", "SKIP", "CUDA only")
+    from benchmark.sweep.resources import default_gpus_per_trial, estimate_instance_memory_gib
+    from benchmark.training.instance import train_instance
+
     if log:
         log(f"  memory: {plan.config.max_steps} steps, one evaluation, test scoring")
     gc.collect()

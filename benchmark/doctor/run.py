@@ -27,6 +27,19 @@ def _devices(env: dict) -> list[str]:
     return list(seen.values()) or ["cpu"]
 
 
+def _busy_cpu_threads(env: dict, cuda: bool) -> int | None:
+    """On a CPU-only machine busier than its CPU count: sets torch to one thread and returns the
+    thread count to restore; else None."""
+    import torch
+
+    load, cpus = env.get("load"), env.get("cpus") or 1
+    threads = torch.get_num_threads()
+    if cuda or load is None or load <= cpus or threads == 1:
+        return None
+    torch.set_num_threads(1)
+    return threads
+
+
 def _guarded(
     group: str, name: str, fn: Callable[[], list[Check]], log: Callable[[str], None]
 ) -> list[Check]:
@@ -87,11 +100,22 @@ def run_doctor(
             env["ray_gpus"] = ray_gpus()
         except Exception as exc:
             report.notes.append(f"Ray could not start: {error_line(exc)}")
+    threads = _busy_cpu_threads(env, cuda)
+    if threads is not None:
+        report.notes.append(
+            f"load average {env['load']:g} on {env['cpus']} CPUs: the CPU subset ran torch on one "
+            f"thread (of {threads}); with competing processes, multi-threaded kernels spend most "
+            "of their time waiting for descheduled threads (Ray trials run one thread each anyway)"
+        )
     try:
         for device in devices:
             s = settings or preset("cuda" if device.startswith("cuda") else "cpu", quick)
             report.sections.append(_section(device, s, dataset, env, log))
     finally:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
         if ray_started:
             import ray
 

@@ -113,9 +113,9 @@ _CPU = DoctorSettings(
     speed_steps=10,
     speed_warmup=3,
     packing=(),
-    volume=(24, 256, 256),
+    volume=(12, 128, 128),
 )
-_CPU_QUICK = _CPU.replace(steps=100, speed_steps=6, speed_warmup=2, volume=(12, 128, 128))
+_CPU_QUICK = _CPU.replace(steps=100, speed_steps=6, speed_warmup=2, volume=(8, 64, 64))
 
 _PRESETS = {
     ("cuda", False): _CUDA,

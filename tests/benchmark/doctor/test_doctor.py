@@ -46,15 +46,6 @@ def blobs() -> Dataset:
 
 
 @pytest.fixture
-def one_thread():
-    # Timing-free checks, but a shared 2-core machine makes two-thread kernels wait on each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def tiny_cli(monkeypatch, blobs, one_thread):
     """``python -m benchmark doctor`` in-process at the tiny settings on the blob volumes."""
     monkeypatch.setattr(doctor_run, "preset", lambda device_type, quick: TINY)
@@ -152,3 +143,15 @@ def test_exit_code_follows_correctness_only():
     assert report.exit_code == 1
     with pytest.raises(ValueError):
         Check("speed", "fast", "MAYBE", "")
+
+
+def test_a_busy_cpu_machine_runs_the_subset_on_one_thread():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert doctor_run._busy_cpu_threads(dict(load=1.0, cpus=2), cuda=False) is None
+        assert doctor_run._busy_cpu_threads(dict(load=9.0, cpus=2), cuda=True) is None
+        assert doctor_run._busy_cpu_threads(dict(load=9.0, cpus=2), cuda=False) == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)

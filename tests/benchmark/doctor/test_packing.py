@@ -42,7 +42,7 @@ def test_the_record_lives_in_the_user_cache_by_default(monkeypatch, tmp_path):
     assert resources.packing_record_path() == tmp_path / "densecell-bench" / "packing.json"
 
 
-def test_step_actor_trains_for_the_time_it_is_given():
+def test_step_actor_trains_for_the_time_it_is_given(one_thread):
     from benchmark.doctor.packing import StepActor
     from benchmark.training.planner import plan_training
 
