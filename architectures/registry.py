@@ -166,8 +166,16 @@ def _ensure_loaded() -> None:
             loaded()
 
 
+# Plug-in files already executed, with their modification time and size (an edited file is new).
+_LOADED_PLUGIN_FILES: set[tuple[Path, int, int]] = set()
+
+
 def load_plugin(module: str) -> None:
-    """Imports ``module`` (a dotted path, or a ``.py`` / ``.toml`` file) so that it registers nets."""
+    """Imports ``module`` (a dotted path, or a ``.py`` / ``.toml`` file) so that it registers nets.
+
+    Loading the same ``.py`` file again does nothing (a suite and the command line may both name
+    it); dotted modules are imported once by Python itself.
+    """
     _ensure_loaded()
     if module.endswith(".toml"):
         from architectures.spec import register_spec_file
@@ -178,10 +186,15 @@ def load_plugin(module: str) -> None:
         path = Path(module)
         if not path.is_file():
             raise FileNotFoundError(f"plug-in file {module} does not exist")
+        stat = path.stat()
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+        if key in _LOADED_PLUGIN_FILES:
+            return
         spec = importlib.util.spec_from_file_location(path.stem, path)
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
+        _LOADED_PLUGIN_FILES.add(key)
         return
     try:
         importlib.import_module(module)

@@ -93,7 +93,8 @@ def summarize(
     rows: list[LayerRow] = []
     hooks = []
     for qualified, module in model.named_modules():
-        if list(module.children()):
+        # Leaf layers only; a net without sub-modules (it returns a dict) has no layer rows.
+        if list(module.children()) or module is model:
             continue
 
         def hook(

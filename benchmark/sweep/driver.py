@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from benchmark.data.spec import DataSpec
@@ -499,21 +500,59 @@ class SweepDriver:
                 f"--until-decided needs {design.max_seeds} seeds to draw from, got {len(seed_pool)}"
             )
         pool = seed_pool[: design.max_seeds]
+        stored = self.meta["sequential"].get("seed_order")
+        if stored is not None and [int(s) for s in stored] != pool:
+            raise IdentityMismatch(
+                f"{self.run_dir} draws its rounds from seeds {stored}; resuming it with seeds "
+                f"{pool} would change which seeds are paired"
+            )
+        self.meta["sequential"]["seed_order"] = pool
         while True:
             state = sequential_family(self.scores(), self.reference, design, seed_order=pool)
             _write_sequential(self.run_dir, state)
+            self._record_sequential(state)
             if state.finished or not state.needs_seeds:
                 self.print_fn(_sequential_summary(state))
                 break
-            seeds = {a: [int(s) for s in state.next_seeds] for a in state.needs_seeds}
-            self.print_fn(
-                f"round to {len(state.next_seeds)} seeds: " + ", ".join(sorted(state.needs_seeds))
-            )
+            broken = [
+                a
+                for a, s in self.scores().items()
+                if a in state.needs_seeds
+                and len(s) >= design.min_seeds
+                and not np.isfinite(list(s.values())).any()
+            ]
+            if broken:
+                # More seeds cannot decide a comparison whose every instance fails.
+                self.print_fn(
+                    f"every instance of {', '.join(broken)} failed (errors in instances.parquet); "
+                    "stopping the sequential rounds undecided"
+                )
+                break
+            # Every architecture still compared gets the same next seeds (paired rounds).
+            seeds = {a: pool[: state.next_seeds] for a in state.needs_seeds}
+            self.print_fn(f"round to {state.next_seeds} seeds: " + ", ".join(state.needs_seeds))
             before = final_keys(self.run_dir)
             self.train(seeds)
             wanted = {(a, s) for a, ss in seeds.items() for s in ss}
             if not wanted <= final_keys(self.run_dir) or final_keys(self.run_dir) == before:
                 break  # interrupted: a resume continues from here
+
+    def _record_sequential(self, state: Any) -> None:
+        """The procedure's standing in run.json: decisions and the seeds spent against the fixed
+        design (``max_seeds`` for every architecture)."""
+        trained = self.scores()
+        spent = {a: len(trained.get(a, {})) for a in self.plans}
+        fixed = self.sequential.max_seeds * len(self.plans)
+        self.meta["sequential"]["result"] = dict(
+            finished=bool(state.finished),
+            decisions=state.decisions,
+            verdicts=[p.verdict() for p in state.paths],
+            seeds_spent=spent,
+            instances_spent=sum(spent.values()),
+            instances_fixed_design=fixed,
+            saved_fraction=round(1 - sum(spent.values()) / fixed, 4),
+        )
+        write_json(self.meta, self.run_dir / "run.json")
 
     def scores(self) -> dict[str, dict[int, float]]:
         """``{architecture: {seed: eval MIoU(all)}}`` of the run's final instances (failed
