@@ -42,11 +42,18 @@ def build_report(
     out: str | Path | None = None,
     *,
     reference: str | None = None,
-    metric: str = "eval_miou_all",
+    metric: str | None = None,
     correction: str = "holm",
     seed: int = 0,
     analysis: AnalysisReport | None = None,
     n_resamples: int = 10_000,
+    architecture_col: str = "architecture",
+    seed_col: str = "seed",
+    format: str = "auto",
+    higher_is_better: bool | None = None,
+    paired: bool | None = None,
+    allow_mixed_identities: bool = False,
+    post_hoc: str = "nemenyi",
     max_side: int = 256,
     max_slices: int = 48,
 ) -> Path:
@@ -57,8 +64,11 @@ def build_report(
             ``ensembles.parquet``, ``ensembles/predictions.npz``, ``postprocess.parquet``,
             ``sequential.parquet``), or a ``.csv``/``.parquet`` table of per-instance scores.
         out: the HTML file; default ``RUN_DIR/report.html`` (``<table>.report.html`` for a table).
-        reference, metric, correction, seed, n_resamples: passed to :func:`~analysis.analyze.analyze`
-            (unless ``analysis`` is given); ``seed`` also places the points' jitter.
+        reference, metric, correction, seed, n_resamples, higher_is_better, paired,
+            allow_mixed_identities, post_hoc: passed to :func:`~analysis.analyze.analyze` (unless
+            ``analysis`` is given); ``seed`` also places the points' jitter.
+        architecture_col, seed_col, format: how to read the table
+            (:func:`~analysis.io.load_instances`).
         analysis: an already computed analysis of the same table, reused as is.
         max_side, max_slices: size limits of the slice viewer's images.
 
@@ -68,7 +78,9 @@ def build_report(
     """
     started = time.perf_counter()
     source = Path(run_dir)
-    table = load_instances(source)
+    table = load_instances(
+        source, architecture_col=architecture_col, seed_col=seed_col, format=format
+    )
     is_dir = table.run_dir is not None
     if out is None:
         out = source / "report.html" if is_dir else source.with_name(f"{source.stem}.report.html")
@@ -82,6 +94,10 @@ def build_report(
                 correction=correction,
                 seed=seed,
                 n_resamples=n_resamples,
+                higher_is_better=higher_is_better,
+                paired=paired,
+                allow_mixed_identities=allow_mixed_identities,
+                post_hoc=post_hoc,
                 write=False,
             )
         else:

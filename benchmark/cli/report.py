@@ -30,7 +30,7 @@ def register(
     p.add_argument(
         "--out", metavar="PATH", help="HTML file to write (default: RUN_DIR/report.html)"
     )
-    add_statistics_options(p)
+    add_statistics_options(p, tables=True)
     p.set_defaults(func=cmd_report)
 
 
