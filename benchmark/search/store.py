@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from benchmark.records.folders import resolve_search_dir
 
 __all__ = ["jsonable", "load_search", "resolve_search_dir", "safe_name"]
 
@@ -29,32 +30,6 @@ def storage_for(spec: str | None, search_dir: Path) -> tuple[Any, str]:
     return JournalStorage(
         JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
     ), str(path)
-
-
-def resolve_search_dir(
-    results_root: Path, space: str, name: str | None, resume: bool
-) -> tuple[Path, bool]:
-    """The search folder and whether it continues an existing search."""
-    root = results_root / "search"
-    if name:
-        path = root / name
-        exists = (path / "search.json").is_file()
-        if exists and not resume:
-            raise ValueError(
-                f"search {name!r} exists in {path}; add --resume to continue it, or choose another --name"
-            )
-        if resume and not exists:
-            raise FileNotFoundError(f"--resume: no search {name!r} in {root}")
-        return path, exists
-    if resume:
-        found = sorted(
-            (p for p in root.glob("*") if (p / "search.json").is_file()),
-            key=lambda p: p.stat().st_mtime,
-        )
-        if not found:
-            raise FileNotFoundError(f"--resume: no earlier search under {root}")
-        return found[-1], True
-    return root / f"{space}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}", False
 
 
 def load_search(search_dir: str | Path) -> tuple[dict[str, Any], Any, pd.DataFrame, pd.DataFrame]:
