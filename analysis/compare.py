@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import special, stats
 
 from analysis._seeding import Seed, as_generator, derive
-from analysis.distributions import CALIBRATED, MIN_SEEDS, Estimate, _alpha, bootstrap_ci
+from analysis.distributions import CALIBRATED, MIN_SEEDS, Estimate, alpha_from_level, bootstrap_ci
 
 __all__ = [
     "CORRECTIONS",
@@ -116,7 +116,9 @@ def wilson_interval(
     """
     from statsmodels.stats.proportion import proportion_confint
 
-    low, high = proportion_confint(np.asarray(wins, float), n, alpha=_alpha(level), method="wilson")
+    low, high = proportion_confint(
+        np.asarray(wins, float), n, alpha=alpha_from_level(level), method="wilson"
+    )
     return np.asarray(low, float), np.asarray(high, float)
 
 
@@ -137,7 +139,7 @@ def newcombe_interval(
         level: confidence level.
     """
     theta = np.asarray(theta, float)
-    z2 = stats.norm.ppf(1 - _alpha(level) / 2) ** 2
+    z2 = stats.norm.ppf(1 - alpha_from_level(level) / 2) ** 2
     half = (n_x + n_y) / 2 - 1
 
     def excess(t):
@@ -469,7 +471,7 @@ def permutation_interval(
         ``(low, high)``, each of the batch shape.
     """
     null = _null_distribution(x, y, paired, n_resamples, seed, exact)
-    alpha = _alpha(level)
+    alpha = alpha_from_level(level)
     count = _accepting_count(null.size, null.adjustment, lambda p: p >= alpha)
     return _interval_from_breakpoints(*null.breakpoints(), count)
 
@@ -874,9 +876,9 @@ def compare_pair(
         perm = PermutationResult(
             float(null.observed), float(null.pvalue()), exact, int(null.size), "two-sided"
         )
-        curve = ShiftCurve.from_null(null, max(alpha, _alpha(level)))
+        curve = ShiftCurve.from_null(null, max(alpha, alpha_from_level(level)))
         name += f", {'exact' if exact else f'{null.size:,} random'}"
-        unadjusted = _alpha(level)
+        unadjusted = alpha_from_level(level)
         diff = Estimate(point, *curve.interval(lambda p: p >= unadjusted), level, name)
         verdict = Estimate(point, *curve.interval(lambda p: p >= alpha), 1 - alpha, name)
     else:

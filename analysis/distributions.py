@@ -34,6 +34,7 @@ __all__ = [
     "MIN_SEEDS",
     "Estimate",
     "Summary",
+    "alpha_from_level",
     "bootstrap_ci",
     "calibrated_ci",
     "hall_t_interval",
@@ -128,9 +129,12 @@ STATISTICS: dict[str, Statistic] = {"mean": _mean, "median": _median, "iqm": iqm
 
 
 # ------------------------------------------------------------------ calibrated intervals
-def _alpha(level: float) -> float:
-    # 1 - 0.95 is 0.050000000000000044 in floating point; rounding keeps "p < alpha" decisions
-    # at p = 0.05 exactly the same as the tests' literal 0.05.
+def alpha_from_level(level: float) -> float:
+    """``1 - level``, rounded to 12 decimals; ValueError outside (0, 1).
+
+    ``1 - 0.95`` is 0.050000000000000044 in floating point; rounding keeps "p < alpha" decisions
+    at p = 0.05 exactly the same as a literal 0.05.
+    """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     return float(np.round(1.0 - level, 12))
@@ -170,7 +174,7 @@ def hall_t_interval(
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = np.where(m2 > 0, (dev**3).mean(axis=-1) / m2**1.5, 0.0)
     se = np.sqrt(m2 * n / (n - 1) / n)
-    q = stats.t.ppf(1 - _alpha(level) / 2, n - 1)
+    q = stats.t.ppf(1 - alpha_from_level(level) / 2, n - 1)
     u = skew / (3 * math.sqrt(n))
     shift = skew / (6 * math.sqrt(n))
 
@@ -213,7 +217,7 @@ def median_interval(x: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.
         return nan, nan.copy(), float("nan")
     s = np.sort(x, axis=-1)
     cover = _order_statistic_coverage(n)
-    target = 1 - _alpha(level)
+    target = 1 - alpha_from_level(level)
     ok = np.nonzero(cover >= target)[0]
     if ok.size == 0:
         return s[..., 0], s[..., -1], float(cover[0])
@@ -249,7 +253,7 @@ def iqm_interval(x: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.nda
     trimmed = s[..., g : n - g].mean(axis=-1)
     w = np.clip(s, s[..., g : g + 1], s[..., n - g - 1 : n - g])  # Winsorized
     se = np.sqrt(((w - w.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1) / (h * (h - 1)))
-    q = stats.t.ppf(1 - _alpha(level) / 2, h - 1)
+    q = stats.t.ppf(1 - alpha_from_level(level) / 2, h - 1)
     return trimmed - q * se, trimmed + q * se
 
 
@@ -389,7 +393,7 @@ def calibrated_ci(x: np.ndarray, statistic: str, *, level: float = 0.95) -> Esti
         return Estimate(point, point, point, level, method)
     if statistic == "median":
         low, high, achieved = median_interval(x, level)
-        if achieved < 1 - _alpha(level):
+        if achieved < 1 - alpha_from_level(level):
             note = f"exact level {achieved:.1%}: no order-statistic interval reaches {level:.0%}"
             return Estimate(point, float(low), float(high), achieved, "order statistics", note)
         return Estimate(point, float(low), float(high), achieved, method)
