@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from benchmark.cli.options import (
+    add_design_options,
     add_statistics_options,
     add_table_options,
     positive_int,
@@ -77,15 +78,8 @@ def register(
         "observed mean difference)",
     )
     q.add_argument("--power", type=float, default=0.8, help="target power (default 0.8)")
-    q.add_argument("--alpha", type=float, help="family-wise level (default: the run's, else 0.05)")
-    q.add_argument("--min-seeds", type=positive_int, help="first look (default: the run's, else 5)")
-    q.add_argument("--max-seeds", type=positive_int, help="last look (default: the run's, else 26)")
-    q.add_argument(
-        "--round", type=positive_int, help="seeds per round (default: the run's, else 3)"
-    )
-    q.add_argument(
-        "--min-effect", type=float, metavar="D", help="futility margin of the sequential design"
-    )
+    # Unset: the run's stored sequential design, else SequentialDesign's defaults (5, 26, 3, 0.05).
+    add_design_options(q, from_run=True)
     q.add_argument(
         "--simulations",
         type=positive_int,

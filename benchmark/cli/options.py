@@ -7,6 +7,8 @@ from typing import Any
 
 __all__ = [
     "add_cluster_options",
+    "add_design_options",
+    "add_results_location",
     "add_data_arguments",
     "add_profile_option",
     "add_statistics_options",
@@ -14,6 +16,7 @@ __all__ = [
     "data_options",
     "parse_option",
     "parse_window",
+    "non_negative_int",
     "positive_int",
     "statistics_kwargs",
     "table_kwargs",
@@ -50,15 +53,84 @@ def parse_option(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_at_least(minimum: int, words: str):
+    """An argparse type: an integer >= ``minimum``, described as ``words`` in its error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
+        return value
+
+    return parse
+
+
+#: argparse types: an integer >= 1, an integer >= 0.
+positive_int = _int_at_least(1, "a positive integer")
+non_negative_int = _int_at_least(0, "an integer >= 0")
+
+
+def add_results_location(p: argparse.ArgumentParser, what: str, name_help: str) -> None:
+    """--name, --resume and --results of the commands that write a run or a search folder."""
+    p.add_argument("--name", help=name_help)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"continue the {what} --name (default: the latest one)",
+    )
+    p.add_argument(
+        "--results", default="results", metavar="DIR", help="results root (default results/)"
+    )
+
+
+#: SequentialDesign's defaults, repeated here so that ``--help`` does not import scipy (a test
+#: checks that the two agree).
+DESIGN_DEFAULTS = dict(min_seeds=5, max_seeds=26, round_size=3, alpha=0.05)
+
+
+def add_design_options(g: Any, from_run: bool = False) -> None:
+    """--min-seeds, --max-seeds, --round, --min-effect and --alpha of a sequential design
+    (``analysis.sequential.SequentialDesign``, whose defaults they show); ``from_run`` leaves them
+    unset so that a run's stored design fills them in."""
+    from analysis.sequential import SequentialDesign
+
+    base = SequentialDesign()
+    d = (
+        {}
+        if from_run
+        else {k: getattr(base, k) for k in ("min_seeds", "max_seeds", "round_size", "alpha")}
+    )
+
+    def default(key: str, text: str) -> str:
+        if from_run:
+            return f"{text} (default: the run's, else {getattr(base, key)})"
+        return f"{text} (default {d[key]})"
+
+    g.add_argument(
+        "--min-seeds", type=positive_int, default=d.get("min_seeds"),
+        help=default("min_seeds", "seeds of the first look"),
+    )  # fmt: skip
+    g.add_argument(
+        "--max-seeds", type=positive_int, default=d.get("max_seeds"),
+        help=default("max_seeds", "most seeds per architecture (the last look)"),
+    )  # fmt: skip
+    g.add_argument(
+        "--round", type=positive_int, default=d.get("round_size"),
+        help=default("round_size", "seeds added per round"),
+    )  # fmt: skip
+    g.add_argument(
+        "--min-effect",
+        type=float,
+        metavar="D",
+        help="futility margin: a comparison whose interval excludes differences larger than D "
+        "is decided as 'no difference as large as D' (default: none)",
+    )
+    g.add_argument(
+        "--alpha", type=float, default=d.get("alpha"), help=default("alpha", "family-wise level")
+    )
 
 
 def add_profile_option(p: argparse.ArgumentParser, default: str | None, help: str) -> None:
@@ -277,14 +349,3 @@ def data_options(args: argparse.Namespace) -> dict[str, Any]:
     from benchmark.data.spec import DATA_OPTION_KEYS
 
     return {key: getattr(args, key) for key in DATA_OPTION_KEYS}
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value

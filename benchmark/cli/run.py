@@ -9,10 +9,11 @@ from benchmark.cli.formatting import fmt_float, print_table
 from benchmark.cli.options import (
     add_cluster_options,
     add_data_arguments,
+    add_design_options,
     add_profile_option,
+    add_results_location,
     data_options,
     parse_option,
-    positive_int,
 )
 from benchmark.progress import add_quiet_argument
 from benchmark.sweep.trackers import add_tracker_argument
@@ -49,14 +50,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_profile_option(
         p, None, "default: the suite's, else auto (paper with a GPU, quick otherwise)"
     )
-    p.add_argument(
-        "--name", help="run name (default: a timestamp); the name of an existing run resumes it"
-    )
-    p.add_argument(
-        "--resume", action="store_true", help="continue the latest run of the suite (or --name)"
-    )
-    p.add_argument(
-        "--results", default="results", metavar="DIR", help="results root (default results/)"
+    add_results_location(
+        p, "run", "run name (default: a timestamp); the name of an existing run resumes it"
     )
     add_cluster_options(
         p, "instance", "as many as the cluster's CPUs and GPUs allow", "a failing instance"
@@ -93,28 +88,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="add seeds round by round until every comparison is decided (or --max-seeds)",
     )
-    g.add_argument(
-        "--min-seeds", type=positive_int, default=5, help="seeds of the first look (default 5)"
-    )
-    g.add_argument(
-        "--max-seeds",
-        type=positive_int,
-        default=26,
-        help="most seeds per architecture (default 26)",
-    )
-    g.add_argument(
-        "--round", type=positive_int, default=3, help="seeds added per round (default 3)"
-    )
-    g.add_argument(
-        "--min-effect",
-        type=float,
-        metavar="D",
-        help="futility margin: a comparison whose interval excludes differences larger than D "
-        "in eval MIoU(all) is decided as 'no difference as large as D' (default: none)",
-    )
-    g.add_argument(
-        "--alpha", type=float, default=0.05, help="family-wise error rate (default 0.05)"
-    )
+    add_design_options(g)
     add_tracker_argument(p)
     add_quiet_argument(p)
     add_data_arguments(p)

@@ -12,6 +12,7 @@ from benchmark.cli.options import (
     add_cluster_options,
     add_data_arguments,
     add_profile_option,
+    add_results_location,
     data_options,
     parse_option,
     positive_int,
@@ -115,14 +116,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         metavar="KEY=VALUE",
         help="builder option for every candidate (not a searched one); repeatable",
     )
-    p.add_argument(
-        "--name", help="search name (default SPACE-TIMESTAMP); results in RESULTS/search/NAME"
-    )
-    p.add_argument(
-        "--resume", action="store_true", help="continue the search --name (default: the latest one)"
-    )
-    p.add_argument(
-        "--results", default="results", metavar="DIR", help="results root (default results/)"
+    add_results_location(
+        p, "search", "search name (default SPACE-TIMESTAMP); results in RESULTS/search/NAME"
     )
     p.add_argument(
         "--storage",

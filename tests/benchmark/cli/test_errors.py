@@ -211,3 +211,11 @@ def test_a_bug_names_its_saved_traceback_and_debug_shows_it(capsys, monkeypatch)
     assert "raise RuntimeError" in saved.read_text()
     with pytest.raises(RuntimeError, match="deliberate"):
         main(["list", "--debug"])
+
+
+def test_the_cli_shows_the_sequential_design_defaults():
+    from analysis.sequential import SequentialDesign
+    from benchmark.cli.options import DESIGN_DEFAULTS
+
+    design = SequentialDesign()
+    assert DESIGN_DEFAULTS == {k: getattr(design, k) for k in DESIGN_DEFAULTS}
