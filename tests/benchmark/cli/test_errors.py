@@ -218,4 +218,4 @@ def test_the_cli_shows_the_sequential_design_defaults():
     from benchmark.cli.options import DESIGN_DEFAULTS
 
     design = SequentialDesign()
-    assert DESIGN_DEFAULTS == {k: getattr(design, k) for k in DESIGN_DEFAULTS}
+    assert {k: getattr(design, k) for k in DESIGN_DEFAULTS} == DESIGN_DEFAULTS
