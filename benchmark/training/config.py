@@ -43,7 +43,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AMP_CHOICES", "CHANNELS_LAST_CHOICES", "INIT_CHOICES", "PROFILES", "TrainConfig"]
+__all__ = [
+    "OPERATIONAL_FIELDS",
+    "AMP_CHOICES",
+    "CHANNELS_LAST_CHOICES",
+    "INIT_CHOICES",
+    "PROFILES",
+    "TrainConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def identity_dict(self) -> dict[str, Any]:
+        """The fields that decide an instance's result (its identity, see
+        ``benchmark.records.identity``): every field but :data:`OPERATIONAL_FIELDS`, which change
+        how fast an instance trains, not what it computes (up to float rounding), so resuming
+        with another value is allowed."""
+        return {k: v for k, v in self.to_dict().items() if k not in OPERATIONAL_FIELDS}
 
     def lr_at(self, step: int) -> float:
         """Learning rate after ``step`` optimizer steps."""
@@ -386,3 +400,13 @@ QUICK = TrainConfig(
 )
 
 PROFILES = {"paper": PAPER, "quick": QUICK}
+
+#: Speed settings that leave the computation the same (up to float rounding): not part of an
+#: instance's identity. Precision (``amp``), ``device`` and ``compile`` are.
+OPERATIONAL_FIELDS = (
+    "eval_batch_size",
+    "cudnn_benchmark",
+    "cuda_graphs",
+    "conv2d_slices",
+    "threads",
+)

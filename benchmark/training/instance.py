@@ -139,7 +139,7 @@ def train_instance(
     eval_every = max(1, round(steps_per_epoch / config.evals_per_epoch))
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     identity = configuration_identity(
-        entry.name, build_options, config.to_dict(), dataset_fingerprint(dataset)
+        entry.name, build_options, config.identity_dict(), dataset_fingerprint(dataset)
     )
     base_ckpt = dict(
         format=CHECKPOINT_FORMAT,

@@ -78,7 +78,7 @@ class TrainingPlan:
         return configuration_identity(
             self.architecture,
             self.build_options(dataset.n_classes),
-            self.config.to_dict(),
+            self.config.identity_dict(),
             dataset_fingerprint(dataset),
         )
 
