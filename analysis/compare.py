@@ -1,28 +1,48 @@
 """Is architecture A better than B, or did it get lucky seeds?
 
 Two samples of scores (one per instance) are compared by a permutation test on the difference of
-means (the primary test, corrected for multiple comparisons), a rank test and a t test, with a
-bootstrap interval of the difference, effect sizes (Hedges' g, Cliff's delta) and the probability
-of improvement. When both architectures were trained with the same seeds the instances are paired
-(seed i shares data order and initialization) and the paired versions are used: sign-flip
-permutations, Wilcoxon signed-rank, paired t, bootstrap of the per-seed differences.
+means (the primary test, corrected for multiple comparisons), a rank test and a t test, with the
+interval of the difference that inverts the permutation test, effect sizes (Hedges' g, Cliff's
+delta) and the probability of improvement. When both architectures were trained with the same
+seeds the instances are paired (seed i shares data order and initialization) and the paired
+versions are used: sign-flip permutations, Wilcoxon signed-rank, paired t, per-seed differences.
+
+This module makes the :class:`Comparison` of a pair and corrects families of them; the parts live
+in :mod:`analysis.permutation` (tests and inverted intervals), :mod:`analysis.effects` (effect
+sizes, P(improvement)) and :mod:`analysis.corrections` (adjusted p-values), whose public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import gc
 import itertools
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from analysis._seeding import Seed, as_generator, derive
-from analysis.distributions import CALIBRATED, MIN_SEEDS, Estimate, alpha_from_level, bootstrap_ci
+from analysis.corrections import CORRECTION_LABELS, CORRECTIONS, adjust_pvalues, correction_method
+from analysis.distributions import Estimate, alpha_from_level
+from analysis.effects import (
+    cliffs_delta,
+    hedges_g,
+    newcombe_interval,
+    probability_of_improvement,
+    wilson_interval,
+)
+from analysis.permutation import (
+    PermutationResult,
+    ShiftCurve,
+    n_distinct_permutations,
+    permutation_interval,
+    permutation_pvalues,
+    permutation_test,
+    permutation_test_with_curve,
+)
 
 __all__ = [
     "CORRECTIONS",
@@ -47,547 +67,6 @@ __all__ = [
     "probability_of_improvement",
     "wilson_interval",
 ]
-
-#: ``correction`` names accepted here -> :func:`statsmodels.stats.multitest.multipletests` method.
-CORRECTIONS: dict[str, str | None] = {
-    "holm": "holm",
-    "bh": "fdr_bh",
-    "fdr_bh": "fdr_bh",
-    "bonferroni": "bonferroni",
-    "none": None,
-}
-_CORRECTION_LABELS = {
-    "holm": "Holm",
-    "bh": "BH",
-    "fdr_bh": "BH",
-    "bonferroni": "Bonferroni",
-    "none": "",
-}
-_ALTERNATIVES = ("two-sided", "greater", "less")
-
-
-# ------------------------------------------------------------------------------ effect sizes
-def hedges_g(x: np.ndarray, y: np.ndarray) -> float:
-    """Bias-corrected standardized mean difference ``(mean x - mean y) / s_pooled * J``.
-
-    ``J = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2))`` with ``df = n_x + n_y - 2`` (Hedges 1981;
-    about ``1 - 3 / (4 df - 1)``). NaN when ``df < 2`` or both samples are constant.
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    df = x.size + y.size - 2
-    if df < 2:
-        return float("nan")
-    pooled = ((x.size - 1) * x.var(ddof=1) + (y.size - 1) * y.var(ddof=1)) / df
-    if pooled == 0:
-        return float("nan")
-    j = math.exp(special.gammaln(df / 2) - special.gammaln((df - 1) / 2)) / math.sqrt(df / 2)
-    return float(j * (x.mean() - y.mean()) / math.sqrt(pooled))
-
-
-def cliffs_delta(x: np.ndarray, y: np.ndarray) -> float:
-    """``P(X > Y) - P(X < Y)`` over all ``n_x * n_y`` pairs; in [-1, 1]."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.size == 0 or y.size == 0:
-        return float("nan")
-    diff = x[:, None] - y[None, :]
-    return float(np.sign(diff).mean())
-
-
-def _prob_greater(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    # All-pairs P(X > Y) + 0.5 P(X = Y), vectorized over leading axes (scipy's bootstrap passes
-    # (..., n) resamples, and for BCa jackknife samples whose leading axes must broadcast).
-    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
-    gt = (x[..., :, None] > y[..., None, :]).mean(axis=(-2, -1))
-    eq = (x[..., :, None] == y[..., None, :]).mean(axis=(-2, -1))
-    return gt + 0.5 * eq
-
-
-def _prob_positive(d: np.ndarray, axis: int = -1) -> np.ndarray:
-    # Paired P(x_i > y_i) + 0.5 P(x_i = y_i) from the differences d = x - y.
-    return (d > 0).mean(axis=axis) + 0.5 * (d == 0).mean(axis=axis)
-
-
-def wilson_interval(
-    wins: np.ndarray | float, n: int, level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion ``wins / n`` (fractional wins, e.g. half ties, allowed).
-
-    :func:`statsmodels.stats.proportion.proportion_confint` with ``method="wilson"``, batched.
-    """
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(
-        np.asarray(wins, float), n, alpha=alpha_from_level(level), method="wilson"
-    )
-    return np.asarray(low, float), np.asarray(high, float)
-
-
-def newcombe_interval(
-    theta: np.ndarray | float, n_x: int, n_y: int, level: float = 0.95, iterations: int = 60
-) -> tuple[np.ndarray, np.ndarray]:
-    """Newcombe's (2006) score interval ("method 5") for ``theta = P(X > Y)`` of two samples.
-
-    Solves ``(theta_hat - theta)^2 = z^2 V(theta)`` on each side of ``theta_hat`` with the
-    Hanley-McNeil variance made symmetric in the sample sizes:
-    ``V = theta (1 - theta) [1 + (N* - 1)((1 - theta) / (2 - theta) + theta / (1 + theta))] /
-    (n_x n_y)``, ``N* = (n_x + n_y) / 2``. Batched over ``theta``; bisection, ``iterations``
-    halvings of [0, 1] (60: double precision).
-
-    Args:
-        theta: estimates ``U / (n_x n_y)`` (ties 1/2), any shape.
-        n_x, n_y: sample sizes.
-        level: confidence level.
-    """
-    theta = np.asarray(theta, float)
-    z2 = stats.norm.ppf(1 - alpha_from_level(level) / 2) ** 2
-    half = (n_x + n_y) / 2 - 1
-
-    def excess(t):
-        # > 0 outside the interval: the squared distance beats z^2 times the variance at t.
-        v = t * (1 - t) * (1 + half * ((1 - t) / (2 - t) + t / (1 + t))) / (n_x * n_y)
-        return (theta - t) ** 2 - z2 * v
-
-    lo_out, lo_in = np.zeros_like(theta), theta.copy()
-    hi_in, hi_out = theta.copy(), np.ones_like(theta)
-    for _ in range(iterations):
-        mid = (lo_out + lo_in) / 2
-        outside = excess(mid) > 0
-        lo_out, lo_in = np.where(outside, mid, lo_out), np.where(outside, lo_in, mid)
-        mid = (hi_in + hi_out) / 2
-        outside = excess(mid) > 0
-        hi_in, hi_out = np.where(outside, hi_in, mid), np.where(outside, mid, hi_out)
-    return (lo_out + lo_in) / 2, (hi_in + hi_out) / 2
-
-
-#: ``Estimate.method`` of the calibrated P(improvement) intervals.
-P_IMPROVEMENT_METHODS = {True: "Wilson score (seeds won)", False: "Newcombe score (Mann-Whitney)"}
-
-
-def probability_of_improvement(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    paired: bool = False,
-    level: float = 0.95,
-    method: str = "auto",
-    n_resamples: int = 10_000,
-    seed: Seed = 0,
-) -> Estimate:
-    """``P(X > Y)`` (ties count 1/2) with a confidence interval.
-
-    Independent samples: over all pairs (``U / (n_x n_y)`` of Mann-Whitney), with Newcombe's score
-    interval (:func:`newcombe_interval`). Paired samples (``x[i]``, ``y[i]`` share seed i): the
-    fraction of seeds where x beats y, a binomial proportion, with the Wilson interval. The
-    simulation (docs/statistics.md) chose both; the interval is withheld below
-    ``MIN_SEEDS["p_improvement"]`` seeds per architecture.
-
-    Args:
-        x, y: scores ``(n_x,)``, ``(n_y,)``; aligned by seed when paired.
-        paired: per-seed comparison instead of all pairs.
-        level: confidence level.
-        method: "auto" (the above) or a bootstrap method of
-            :func:`~analysis.distributions.bootstrap_ci` ("BCa", "percentile", "basic"; seeds
-            are resampled, too narrow at small n).
-        n_resamples, seed: bootstrap only.
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if method.lower() != CALIBRATED:
-        if paired:
-            return bootstrap_ci(
-                x - y,
-                _prob_positive,
-                level=level,
-                method=method,
-                n_resamples=n_resamples,
-                seed=seed,
-            )
-        return bootstrap_ci(
-            (x, y), _prob_greater, level=level, method=method, n_resamples=n_resamples, seed=seed
-        )
-    name = P_IMPROVEMENT_METHODS[bool(paired)]
-    nan = float("nan")
-    if x.size == 0 or y.size == 0:
-        return Estimate(nan, nan, nan, level, name)
-    point = float(_prob_positive(x - y) if paired else _prob_greater(x, y))
-    if min(x.size, y.size) < MIN_SEEDS["p_improvement"]:
-        note = f"withheld: needs >= {MIN_SEEDS['p_improvement']} seeds"
-        return Estimate(point, nan, nan, level, name, note)
-    if paired:
-        low, high = wilson_interval(point * x.size, x.size, level)
-    else:
-        low, high = newcombe_interval(point, x.size, y.size, level)
-    return Estimate(point, float(low), float(high), level, name)
-
-
-# -------------------------------------------------------------------------- permutation test
-@dataclass(frozen=True)
-class PermutationResult:
-    """Permutation test of the difference of means ``mean(x) - mean(y)``."""
-
-    statistic: float
-    pvalue: float
-    exact: bool
-    n_permutations: int
-    alternative: str
-
-
-def n_distinct_permutations(n_x: int, n_y: int, paired: bool) -> int:
-    """Distinct relabelings: ``2**n`` sign flips when paired, else ``C(n_x + n_y, n_x)``."""
-    return 2**n_x if paired else math.comb(n_x + n_y, n_x)
-
-
-def permutation_test(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    paired: bool = False,
-    n_resamples: int = 10_000,
-    seed: Seed = 0,
-    alternative: str = "two-sided",
-    exact_limit: int = 100_000,
-) -> PermutationResult:
-    """Permutation test on ``mean(x) - mean(y)``.
-
-    Enumerates every relabeling when there are at most ``max(exact_limit, n_resamples)`` of them,
-    otherwise draws ``n_resamples`` random ones. The p-value equals that of
-    ``scipy.stats.permutation_test((x, y), statistic, permutation_type="independent"`` (or
-    ``"samples"`` when paired), ``n_resamples=..., rng=seed)`` with the statistic
-    ``mean(x) - mean(y)`` (``mean(x - y)`` when paired); in the exact case scipy needs
-    ``n_resamples=np.inf``. This implementation is batched (see :func:`permutation_pvalues`).
-
-    Args:
-        x, y: scores, shape ``(n_x,)`` and ``(n_y,)``; equal length and aligned by seed when paired.
-        paired: permute within pairs (sign flips of the differences) instead of across samples.
-        n_resamples: random relabelings when not enumerating.
-        seed: int or Generator.
-        alternative: "two-sided", "greater" (mean x > mean y) or "less".
-        exact_limit: enumerate when the number of relabelings is at most this.
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    n_max = n_distinct_permutations(x.size, y.size, paired)
-    exact = n_max <= max(exact_limit, n_resamples)
-    stat, p = permutation_pvalues(
-        x,
-        y,
-        paired=paired,
-        n_resamples=n_resamples,
-        seed=seed,
-        alternative=alternative,
-        exact=exact,
-    )
-    return PermutationResult(
-        float(stat), float(p), exact, int(n_max if exact else n_resamples), alternative
-    )
-
-
-def permutation_pvalues(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    paired: bool = False,
-    n_resamples: int = 10_000,
-    seed: Seed = 0,
-    alternative: str = "two-sided",
-    exact: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Batched permutation test on the difference of means, scipy's algorithm in numpy.
-
-    Args:
-        x, y: shape ``(..., n_x)`` and ``(..., n_y)`` with equal leading (batch) shapes; each batch
-            element is one experiment with its own random relabelings.
-        paired: sign flips of ``x - y`` (``n_x == n_y``) instead of permutations of the pooled data.
-        n_resamples: random relabelings per experiment (ignored when ``exact``).
-        seed: int or Generator. For a single experiment (1-D inputs) the random stream is consumed
-            exactly as :func:`scipy.stats.permutation_test` consumes it, so p-values agree.
-        alternative: "two-sided", "greater" or "less".
-        exact: enumerate every relabeling (the same set for all experiments).
-
-    Returns:
-        ``(statistic, pvalue)``, each of the batch shape.
-    """
-    if alternative not in _ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {_ALTERNATIVES}, got {alternative!r}")
-    null = _null_distribution(x, y, paired, n_resamples, seed, exact)
-    return null.observed, null.pvalue(alternative)
-
-
-@dataclass(frozen=True, eq=False)
-class _Null:
-    """Relabeled statistics of a batch of permutation tests, as functions of a shift of ``x``.
-
-    Testing ``mean(x) - mean(y) = delta`` means testing zero on ``(x - delta, y)``. Every
-    relabeling's statistic is then linear in ``delta``: ``null - delta * slope`` against the
-    observed ``observed - delta``. ``slope`` is ``mean(signs)`` for sign flips, and
-    ``k / n_x - (n_x - k) / n_y`` when a relabeling keeps ``k`` of the x values in the x group;
-    it is 1 exactly for relabelings that keep x together (the identity), whose statistic moves
-    with the observed one.
-    """
-
-    null: np.ndarray  # (..., N)
-    observed: np.ndarray  # (...)
-    slope: np.ndarray  # (..., N)
-    adjustment: int  # 1 for random relabelings (the observed labeling is counted), 0 if exact
-
-    @property
-    def size(self) -> int:
-        return self.null.shape[-1]
-
-    def sides(self) -> tuple[np.ndarray, np.ndarray]:
-        """Relabelings ``<=`` and ``>=`` the observed statistic (at ``delta = 0``)."""
-        # Relative tolerance for numerically distinct but theoretically equal values (as scipy).
-        gamma = np.abs(np.finfo(float).eps * 100 * self.observed)[..., None]
-        obs = self.observed[..., None]
-        return self.null <= obs + gamma, self.null >= obs - gamma
-
-    def pvalue(self, alternative: str = "two-sided") -> np.ndarray:
-        less, greater = self.sides()
-        p_less = _tail_pvalue(np.count_nonzero(less, axis=-1), self.size, self.adjustment)
-        p_greater = _tail_pvalue(np.count_nonzero(greater, axis=-1), self.size, self.adjustment)
-        p = {"less": p_less, "greater": p_greater, "two-sided": 2 * np.minimum(p_less, p_greater)}
-        return np.clip(p[alternative], 0.0, 1.0)
-
-    def breakpoints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Where each relabeling crosses the observed statistic as ``delta`` grows.
-
-        Relabeling ``i`` counts towards ``p_greater(delta)`` exactly for ``delta >= t_i`` and
-        towards ``p_less(delta)`` for ``delta <= t_i`` (the slope is below 1), so both tail counts
-        are monotone and the accepted shifts form an interval. Ties at ``delta = 0`` within
-        scipy's tolerance are put at exactly 0, so the counts at 0 equal those of the p-value.
-
-        Returns:
-            ``(t, fixed_greater, fixed_less)``: ``t`` sorted ascending, shape ``(..., N)``, NaN
-            (sorted last) for the slope-1 relabelings, which count in a tail for every delta;
-            ``fixed_*`` count those per tail.
-        """
-        less, greater = self.sides()
-        fixed = self.slope >= 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (self.observed[..., None] - self.null) / (1 - self.slope)
-        t = np.where(fixed, np.nan, np.where(less & greater, 0.0, t))
-        return (
-            np.sort(t, axis=-1),
-            np.count_nonzero(fixed & greater, axis=-1),
-            np.count_nonzero(fixed & less, axis=-1),
-        )
-
-
-def _tail_pvalue(count, n: int, adjustment: int):
-    # One place for the tail p-value, so the interval's acceptance rule is the same arithmetic.
-    return (count + adjustment) / (n + adjustment)
-
-
-def _null_distribution(x, y, paired, n_resamples, seed, exact) -> _Null:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape[-1] < 2 or y.shape[-1] < 2:
-        raise ValueError("each sample needs at least two observations")
-    build = _null_paired if paired else _null_independent
-    null, observed, slope = build(x, y, n_resamples, seed, exact)
-    return _Null(null, observed, slope, 0 if exact else 1)
-
-
-def _null_independent(x, y, n_resamples, seed, exact):
-    n_x, n_y = x.shape[-1], y.shape[-1]
-    data = np.concatenate([x, y], axis=-1)
-    n = data.shape[-1]
-    if exact:
-        combos = np.array(list(itertools.combinations(range(n), n_x)), dtype=np.intp)
-        chosen = np.zeros((len(combos), n), dtype=bool)
-        np.put_along_axis(chosen, combos, True, axis=1)
-        # each row: the chosen indices in order, then the others in order
-        order = np.argsort(~chosen, axis=1, kind="stable")
-        index = np.broadcast_to(order, (*data.shape[:-1], len(combos), n))
-    else:
-        # scipy draws rng.permutation(n) once per resample; permuted() on rows consumes the
-        # stream identically, and extra leading axes give each experiment its own draws.
-        rng = as_generator(seed)
-        index = rng.permuted(
-            np.broadcast_to(np.arange(n), (*data.shape[:-1], n_resamples, n)), axis=-1
-        )
-    permuted = np.take_along_axis(data[..., None, :], index, axis=-1)
-    null = permuted[..., :n_x].mean(axis=-1) - permuted[..., n_x:].mean(axis=-1)
-    kept = np.count_nonzero(index[..., :n_x] < n_x, axis=-1)
-    slope = kept / n_x - (n_x - kept) / n_y
-    return null, x.mean(axis=-1) - y.mean(axis=-1), slope
-
-
-def _null_paired(x, y, n_resamples, seed, exact):
-    if x.shape != y.shape:
-        raise ValueError(f"paired samples need equal shapes, got {x.shape} and {y.shape}")
-    d = x - y
-    n = d.shape[-1]
-    if exact:
-        flip = ((np.arange(2**n)[:, None] >> np.arange(n)[::-1]) & 1).astype(bool)
-        flip = np.broadcast_to(flip, (*d.shape[:-1], 2**n, n))
-    else:
-        # scipy ("samples") permutes the two members of each pair: one permutation of (0, 1) per
-        # pair and resample; the pair is swapped when index 1 comes first.
-        rng = as_generator(seed)
-        pairs = np.broadcast_to(np.arange(2), (*d.shape[:-1], n_resamples, n, 2))
-        flip = rng.permuted(pairs, axis=-1)[..., 0] == 1
-    null = np.where(flip, -d[..., None, :], d[..., None, :]).mean(axis=-1)
-    slope = (n - 2 * np.count_nonzero(flip, axis=-1)) / n
-    return null, d.mean(axis=-1), slope
-
-
-def _accepting_count(n: int, adjustment: int, accept) -> int:
-    """Smallest tail count whose two-sided p-value ``accept`` keeps (``n + 1``: none).
-
-    ``accept`` maps p-values to booleans with the same arithmetic as the decision it mirrors
-    (``p >= alpha``, Holm's ``p * k >= alpha``, BH's ``p / (R / m) >= alpha``), so an interval
-    excludes 0 exactly when that decision rejects.
-    """
-    counts = np.arange(n + 1)
-    p = np.clip(2 * _tail_pvalue(counts, n, adjustment), 0.0, 1.0)
-    ok = np.asarray(accept(p), dtype=bool)
-    return int(np.argmax(ok)) if ok.any() else n + 1
-
-
-def permutation_interval(
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    paired: bool = False,
-    level: float = 0.95,
-    n_resamples: int = 10_000,
-    seed: Seed = 0,
-    exact: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence interval of the mean difference that inverts the permutation test, batched.
-
-    The interval holds every shift ``delta`` for which the two-sided permutation test of
-    ``(x - delta, y)`` (sign flips of ``x - y - delta`` when paired), run on one fixed set of
-    relabelings, gives ``p >= 1 - level``. It therefore excludes 0 exactly when
-    :func:`permutation_pvalues` with the same seed rejects at ``1 - level``, and its coverage is
-    that of the test: exact when ``y`` is ``x`` shifted (any distribution; for paired data, when
-    the per-seed differences are symmetric about their mean). It is unbounded when no shift can
-    be rejected (e.g. 5 pairs: 32 sign flips, smallest p = 2/32 > 0.05).
-
-    Args:
-        x, y: shape ``(..., n_x)`` and ``(..., n_y)``, equal leading (batch) shapes.
-        paired, n_resamples, seed, exact: as :func:`permutation_pvalues` (same relabelings).
-        level: confidence level.
-
-    Returns:
-        ``(low, high)``, each of the batch shape.
-    """
-    null = _null_distribution(x, y, paired, n_resamples, seed, exact)
-    alpha = alpha_from_level(level)
-    count = _accepting_count(null.size, null.adjustment, lambda p: p >= alpha)
-    return _interval_from_breakpoints(*null.breakpoints(), count)
-
-
-def _interval_from_breakpoints(t, fixed_greater, fixed_less, count):
-    # Lower end: the shift where p_greater's count reaches ``count``; upper: p_less's.
-    t = np.asarray(t, float)
-    finite = np.count_nonzero(~np.isnan(t), axis=-1)
-    need_low = count - np.asarray(fixed_greater)
-    need_high = count - np.asarray(fixed_less)
-    if t.shape[-1] == 0:
-        pick_low = pick_high = np.full(finite.shape, np.nan)
-    else:
-        last = t.shape[-1] - 1
-        pick_low = np.take_along_axis(t, np.clip(need_low - 1, 0, last)[..., None], -1)[..., 0]
-        pick_high = np.take_along_axis(t, np.clip(finite - need_high, 0, last)[..., None], -1)[
-            ..., 0
-        ]
-    low = np.where(need_low <= 0, -np.inf, np.where(need_low <= finite, pick_low, np.nan))
-    high = np.where(need_high <= 0, np.inf, np.where(need_high <= finite, pick_high, np.nan))
-    return low, high
-
-
-@dataclass(frozen=True, eq=False)
-class ShiftCurve:
-    """The permutation test's verdict on every hypothesized difference, for later intervals.
-
-    Keeps the tails of the sorted breakpoints (:meth:`_Null.breakpoints`) of one comparison, enough
-    to invert the test at any level ``alpha <= max_alpha`` (a family-wise adjusted level included)
-    without rerunning it.
-    """
-
-    low_tail: np.ndarray  # smallest breakpoints, ascending
-    high_tail: np.ndarray  # largest breakpoints, descending
-    fixed_greater: int
-    fixed_less: int
-    n_relabelings: int
-    adjustment: int
-    max_alpha: float
-
-    @classmethod
-    def from_null(cls, null: _Null, max_alpha: float) -> ShiftCurve:
-        t, fixed_greater, fixed_less = null.breakpoints()
-        t = t[~np.isnan(t)]
-        keep = min(t.size, math.ceil(max_alpha * (null.size + null.adjustment) / 2) + 2)
-        return cls(
-            t[:keep].copy(),
-            t[::-1][:keep].copy(),
-            int(fixed_greater),
-            int(fixed_less),
-            null.size,
-            null.adjustment,
-            max_alpha,
-        )
-
-    def interval(self, accept) -> tuple[float, float]:
-        """The shifts whose two-sided p-value ``p`` satisfies ``accept(p)`` (see
-        :func:`_accepting_count`); ``accept`` must not keep less than ``p >= max_alpha`` does."""
-        count = _accepting_count(self.n_relabelings, self.adjustment, accept)
-        low = (
-            -math.inf
-            if count <= self.fixed_greater
-            else self._pick(self.low_tail, count - self.fixed_greater)
-        )
-        high = (
-            math.inf
-            if count <= self.fixed_less
-            else self._pick(self.high_tail, count - self.fixed_less)
-        )
-        return low, high
-
-    @staticmethod
-    def _pick(tail: np.ndarray, need: int) -> float:
-        if need > tail.size:
-            return float("nan")
-        return float(tail[need - 1])
-
-    @property
-    def min_pvalue(self) -> float:
-        """The smallest two-sided p-value any shift can get: how far this design can go."""
-        count = min(self.fixed_greater, self.fixed_less)
-        return float(min(1.0, 2 * _tail_pvalue(count, self.n_relabelings, self.adjustment)))
-
-
-# ----------------------------------------------------------------------- family-wise control
-def _correction_method(correction: str) -> str | None:
-    try:
-        return CORRECTIONS[correction.lower()]
-    except KeyError:
-        raise ValueError(
-            f"unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}"
-        ) from None
-
-
-def adjust_pvalues(pvalues: Sequence[float], correction: str = "holm") -> np.ndarray:
-    """Family-wise adjusted p-values via :func:`statsmodels.stats.multitest.multipletests`.
-
-    ``correction``: "holm" (default), "bh" (Benjamini-Hochberg FDR), "bonferroni" or "none".
-    NaN p-values (tests that could not be run) stay NaN and are not counted in the family.
-    """
-    method = _correction_method(correction)
-    p = np.asarray(pvalues, dtype=float)
-    out = p.copy()
-    ok = ~np.isnan(p)
-    if method is None or not ok.any():
-        return out
-    from statsmodels.stats.multitest import multipletests
-
-    # statsmodels' Holm branch calls gc.collect(), a full-heap walk that takes ~0.15 s once torch
-    # is loaded; freezing the existing objects for the call makes it scan only new ones.
-    gc.freeze()
-    try:
-        out[ok] = multipletests(p[ok], method=method)[1]
-    finally:
-        gc.unfreeze()
-    return out
 
 
 # ------------------------------------------------------------------------------- comparisons
@@ -685,7 +164,7 @@ class Comparison:
             if np.isfinite(d.point)
             else "?"
         )
-        label = _CORRECTION_LABELS.get(self.correction, self.correction)
+        label = CORRECTION_LABELS.get(self.correction, self.correction)
         p = self.p_adjusted if label else self.pvalue
         p_name = f"p{f'({label})' if label else ''}"
         text = (
@@ -870,14 +349,11 @@ def compare_pair(
     name = f"permutation test inverted ({'sign flips' if paired else 'relabelings'})"
     curve = None
     if min(x.size, y.size) >= 2:
-        n_max = n_distinct_permutations(x.size, y.size, paired)
-        exact = n_max <= max(exact_limit, n_resamples)
-        null = _null_distribution(x, y, paired, n_resamples, r_perm, exact)
-        perm = PermutationResult(
-            float(null.observed), float(null.pvalue()), exact, int(null.size), "two-sided"
-        )
-        curve = ShiftCurve.from_null(null, max(alpha, alpha_from_level(level)))
-        name += f", {'exact' if exact else f'{null.size:,} random'}"
+        perm, curve = permutation_test_with_curve(
+            x, y, paired=paired, n_resamples=n_resamples, seed=r_perm, exact_limit=exact_limit,
+            max_alpha=max(alpha, alpha_from_level(level)),
+        )  # fmt: skip
+        name += f", {'exact' if perm.exact else f'{perm.n_permutations:,} random'}"
         unadjusted = alpha_from_level(level)
         diff = Estimate(point, *curve.interval(lambda p: p >= unadjusted), level, name)
         verdict = Estimate(point, *curve.interval(lambda p: p >= alpha), 1 - alpha, name)
@@ -926,14 +402,6 @@ def compare_pair(
         verdict_interval=verdict,
         shift_curve=curve,
     )
-
-
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
-
-
-def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
 def _run_test(name: str, test, x: np.ndarray, y: np.ndarray) -> TestResult:
@@ -1040,7 +508,7 @@ def compare_all_pairs(
 
 
 def _compare_family(scores, pairs, correction, seed, options) -> tuple[Comparison, ...]:
-    _correction_method(correction)
+    correction_method(correction)
     metric = options.get("metric", "")
     comps = [
         compare_pair(

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.compare import adjust_pvalues
+from analysis.corrections import adjust_pvalues
 
 __all__ = ["POST_HOC", "FriedmanResult", "critical_difference", "friedman", "nemenyi_pvalues"]
 
