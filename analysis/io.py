@@ -37,6 +37,7 @@ __all__ = [
     "SEED_ALIASES",
     "VALID_STATUSES",
     "InstanceTable",
+    "as_instance_table",
     "check_bounds",
     "check_identities",
     "format_seeds",
@@ -350,6 +351,21 @@ def load_instances(
         columns={"architecture": arch_name, "seed": seed_name},
         notes=tuple(notes),
         higher_is_better=adapted.higher_is_better,
+    )
+
+
+def as_instance_table(
+    source: str | Path | pd.DataFrame | InstanceTable | Any,
+    architecture_col: str = "architecture",
+    seed_col: str = "seed",
+    format: str = "auto",
+) -> InstanceTable:
+    """``source`` itself when it is an :class:`InstanceTable` (the other arguments are then
+    ignored), else :func:`load_instances` of it."""
+    if isinstance(source, InstanceTable):
+        return source
+    return load_instances(
+        source, architecture_col=architecture_col, seed_col=seed_col, format=format
     )
 
 

@@ -19,7 +19,6 @@ for the reference, which trains while any comparison is open (docs/sequential.md
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,11 +28,12 @@ import numpy as np
 import pandas as pd
 
 from analysis._seeding import derive
-from analysis.analyze import DEFAULT_REFERENCE, _json_safe, metric_direction
-from analysis.files import atomic_write_text
-from analysis.io import InstanceTable, load_instances, natural_key
+from analysis.analyze import choose_reference, metric_direction
+from analysis.io import InstanceTable, as_instance_table, natural_key
+from analysis.json_files import atomic_write_json
 from analysis.power import seeds_for_power
 from analysis.sequential import SequentialDesign, plan_seeds
+from analysis.text_table import text_table
 
 __all__ = ["SeedPlanReport", "format_plan", "plan_run", "write_plan_json"]
 
@@ -140,12 +140,8 @@ def plan_run(
     Raises:
         ValueError: unknown reference or metric, ``effect <= 0``, or fewer than 2 architectures.
     """
-    table = (
-        path_or_table
-        if isinstance(path_or_table, InstanceTable)
-        else load_instances(
-            path_or_table, architecture_col=architecture_col, seed_col=seed_col, format=format
-        )
+    table = as_instance_table(
+        path_or_table, architecture_col=architecture_col, seed_col=seed_col, format=format
     )
     notes: list[str] = list(table.notes)
     if metric is None:
@@ -161,11 +157,7 @@ def plan_run(
     archs = table.architectures
     if len(archs) < 2:
         raise ValueError(f"{table.source or 'table'}: need >= 2 architectures to plan a comparison")
-    reference = reference or stored.get("reference")
-    if reference is None:
-        reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE in archs else archs[0]
-    if reference not in archs:
-        raise ValueError(f"unknown reference {reference!r}; architectures: {', '.join(archs)}")
+    reference = choose_reference(archs, reference or stored.get("reference"))
     design = _design(
         stored.get("design") or {}, alpha, min_seeds, max_seeds, round_size, min_effect
     )
@@ -365,8 +357,7 @@ def _totals(fixed_seeds: pd.Series, expected: dict, hours: pd.DataFrame, referen
 
 def write_plan_json(plan: SeedPlanReport, path: str | Path) -> Path:
     """Writes :meth:`SeedPlanReport.to_dict` atomically (strict JSON, no NaN)."""
-    text = json.dumps(_json_safe(plan.to_dict()), indent=2, allow_nan=False) + "\n"
-    return atomic_write_text(path, text)
+    return atomic_write_json(path, plan.to_dict())
 
 
 # ---------------------------------------------------------------------------------- text
@@ -405,7 +396,7 @@ def format_plan(plan: SeedPlanReport) -> str:
             _num(r.d, 2), "n/a" if pd.isna(r.fixed_seeds) else str(r.fixed_seeds), seq,
             f"seq {_num(r.sequential_power, 2)} / fixed {_num(r.fixed_power_at_max, 2)}", need,
         ])  # fmt: skip
-    out += _text_table(header, rows)
+    out += text_table(header, rows)
     times = [
         f"{r.architecture} {r.hours_per_instance:.2f} h ({r.n_timed})"
         for r in plan.hours.itertuples()
@@ -444,9 +435,3 @@ def _num(v, digits: int, signed: bool = False) -> str:
     if v is None or pd.isna(v) or not np.isfinite(float(v)):
         return "n/a"
     return f"{float(v):+.{digits}f}" if signed else f"{float(v):.{digits}f}"
-
-
-def _text_table(header, rows) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: ("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths))).rstrip()  # noqa: E731
-    return [line(header), "  " + "  ".join("-" * w for w in widths), *(line(r) for r in rows)]

@@ -15,7 +15,7 @@ there; the repeated p-values and repeated confidence intervals of the sequential
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis.io import InstanceTable, format_seeds, natural_key
 from analysis.sequential import FamilyState, SequentialDesign, sequential_family
+from analysis.text_table import pvalue_cell, text_table
 
 __all__ = [
     "SEQUENTIAL_FILE",
@@ -366,18 +367,9 @@ def _looks_table(looks: pd.DataFrame, digits: int) -> list[str]:
         rows.append([
             str(r.other), str(r.look), str(r.seeds), str(min(r.n_reference, r.n_other)),
             _signed(r.estimate, digits), ci, _signed(r.z, 2), _plain(r.boundary, 2),
-            _p(r.p_repeated), _p(r.p_adjusted), str(r.decision),
+            pvalue_cell(r.p_repeated), pvalue_cell(r.p_adjusted), str(r.decision),
         ])  # fmt: skip
-    widths = [max(len(str(x[i])) for x in [header, *rows]) for i in range(len(header))]
-    right = {1, 2, 3, 4, 6, 7, 8, 9}
-
-    def fmt(row: Sequence[str]) -> str:
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))
-        ]
-        return ("  " + "  ".join(cells)).rstrip()
-
-    return [fmt(header), "  " + "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
+    return text_table(header, rows, right=(1, 2, 3, 4, 6, 7, 8, 9))
 
 
 def _signed(v: float, digits: int) -> str:
@@ -386,9 +378,3 @@ def _signed(v: float, digits: int) -> str:
 
 def _plain(v: float, digits: int) -> str:
     return "inf" if np.isinf(v) else "" if np.isnan(v) else f"{v:.{digits}f}"
-
-
-def _p(p: float) -> str:
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
