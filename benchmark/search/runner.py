@@ -98,6 +98,7 @@ from benchmark.search.report import write_search_report
 from benchmark.search.settings import OBJECTIVES, SearchResult, SearchSettings
 from benchmark.search.store import resolve_search_dir, storage_for
 from benchmark.search.worker import train_seed
+from benchmark.sweep.resources import gpus_per_trial_for
 from benchmark.training.config import TrainConfig
 from benchmark.training.planner import TrainingPlan, plan_data, plan_training
 
@@ -334,7 +335,9 @@ def _search(
                 study.enqueue_trial(space.reference_params(train_values))
             gpus = gpus_per_trial
             if gpus is None and ex.gpus() > 0:
-                gpus = _auto_gpus(space.base, base_config, dataset)
+                # The space's largest nets need about twice the reference's memory.
+                voxels = int(dataset.train.image.size)
+                gpus = gpus_per_trial_for([base_plan], voxels, scale=2.0)
             elif gpus and ex.gpus() == 0:
                 raise ValueError(
                     f"--gpus-per-trial {gpus} asked for, but the Ray cluster has no GPU"
@@ -416,20 +419,3 @@ def _search(
         time.monotonic() - started,
         driver.trained,
     )
-
-
-def _auto_gpus(arch: str, config: TrainConfig, dataset: Any) -> float:
-    import torch
-
-    from benchmark.sweep.resources import default_gpus_per_trial, estimate_instance_memory_gib
-
-    # The space's largest nets need about twice the reference's memory: size for them.
-    need = 2 * estimate_instance_memory_gib(
-        arch, config.window, config.width, {}, int(dataset.train.image.size)
-    )
-    gpu_gib = (
-        torch.cuda.get_device_properties(0).total_memory / 2**30
-        if torch.cuda.is_available()
-        else 16.0
-    )
-    return default_gpus_per_trial(need, gpu_gib)

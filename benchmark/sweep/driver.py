@@ -50,9 +50,10 @@ from benchmark.records import (
 from benchmark.records.identity import IdentityMismatch, identity_differences, identity_hash
 from benchmark.records.lock import folder_lock
 from benchmark.sweep.ray_session import connect_ray
-from benchmark.sweep.resources import default_gpus_per_trial, estimate_instance_memory_gib
-from benchmark.sweep.suites import Suite
-from benchmark.training.planner import TrainingPlan, plan_data, plan_training
+from benchmark.sweep.resources import gpus_per_trial_for
+from benchmark.sweep.suites import Suite, plan_suite
+from benchmark.sweep.trial import instance_entries
+from benchmark.training.planner import plan_data
 from benchmark.training.results import EarlyStopRule
 
 __all__ = ["SweepResult", "run_sweep", "summarize_instances"]
@@ -87,39 +88,6 @@ def summarize_instances(instances: pd.DataFrame, metric: str = "eval_miou_all") 
             )
         )
     return pd.DataFrame(rows)
-
-
-def plan_instances(
-    suite: Suite,
-    seeds: Sequence[int],
-    profile: str,
-    overrides: dict[str, Any],
-    gpus: float,
-) -> tuple[list[dict[str, Any]], dict[str, TrainingPlan]]:
-    """The parameter space entries (one per architecture x seed) and each architecture's plan."""
-    plans = {
-        arch: plan_training(
-            arch,
-            profile,
-            gpus=gpus,
-            where="the Ray cluster",
-            suite_train=suite.train_overrides.get(arch, {}),
-            train_overrides=overrides,
-            arch_options=suite.arch_overrides.get(arch, {}),
-        )
-        for arch in suite.architectures
-    }
-    return _entries(plans, {a: list(seeds) for a in plans}), plans
-
-
-def _entries(plans: dict[str, TrainingPlan], seeds: dict[str, list[int]]) -> list[dict[str, Any]]:
-    from benchmark.sweep.trial import instance_config
-
-    return [
-        instance_config(arch, seed, plan.config.to_dict(), plan.arch_options)
-        for arch, plan in plans.items()
-        for seed in seeds.get(arch, [])
-    ]
 
 
 def run_sweep(
@@ -245,7 +213,7 @@ class SweepDriver:
         self.gpus = float(self.cluster.get("GPU", 0))
         # Ray first: whether the cluster has GPUs decides the auto profile and the resources.
         self.train_overrides = train_overrides
-        _, self.plans = plan_instances(suite, [], profile, train_overrides, self.gpus)
+        self.plans = plan_suite(suite, profile, train_overrides, self.gpus)
         self.data = plan_data(data, self.plans.values())
         self.dataset = load_data(self.data)
         self.identities = {a: p.identity(self.dataset) for a, p in self.plans.items()}
@@ -294,7 +262,8 @@ class SweepDriver:
         self.resources: dict[str, float] = {"cpu": cpus_per_trial}
         if self.gpus > 0:
             if gpus_per_trial is None:
-                gpus_per_trial = _auto_gpus_per_trial(self.plans, self.data)
+                voxels = int(self.dataset.train.image.size)
+                gpus_per_trial = gpus_per_trial_for(list(self.plans.values()), voxels)
             self.resources["gpu"] = gpus_per_trial
         elif gpus_per_trial:
             raise ValueError(
@@ -441,7 +410,9 @@ class SweepDriver:
             tune.Tuner.restore(path, trainable=trainable, resume_errored=True).fit()
 
         held = {(a, int(s)) for e in self.meta["experiments"] for a, s in e["instances"]}
-        todo = [e for e in _entries(self.plans, seeds) if (e["arch"], e["seed"]) not in held]
+        todo = [
+            e for e in instance_entries(self.plans, seeds) if (e["arch"], e["seed"]) not in held
+        ]
         if not todo:
             return
         from benchmark.sweep.callbacks import InstanceStopper, LiveView, ResultsWriter
@@ -630,21 +601,3 @@ def _absolute_if_file(plugin: str) -> str:
 def _trial_dirname(trial: Any) -> str:
     inst = trial.config["instance"]
     return f"{inst['arch']}-seed{inst['seed']}-{trial.trial_id}"
-
-
-def _auto_gpus_per_trial(plans: dict[str, TrainingPlan], data: DataSpec) -> float:
-    import torch
-
-    from benchmark.data.spec import load_data
-
-    voxels = int(load_data(data).train.image.size)
-    need = max(
-        estimate_instance_memory_gib(a, p.window, p.config.width, p.arch_options, voxels)
-        for a, p in plans.items()
-    )
-    gpu_gib = (
-        torch.cuda.get_device_properties(0).total_memory / 2**30
-        if torch.cuda.is_available()
-        else 16.0
-    )
-    return default_gpus_per_trial(need, gpu_gib)

@@ -21,6 +21,7 @@ __all__ = [
     "best_packing",
     "default_gpus_per_trial",
     "estimate_instance_memory_gib",
+    "gpus_per_trial_for",
     "measured_instances_per_gpu",
     "packing_record_path",
     "record_packing",
@@ -61,6 +62,27 @@ def default_gpus_per_trial(
     if measured is not None:
         fits = max(1, min(fits, measured))
     return 1.0 / fits
+
+
+def gpus_per_trial_for(plans: Sequence[Any], data_voxels: int, scale: float = 1.0) -> float:
+    """The default GPU fraction per trial for instances trained under ``plans``
+    (``benchmark.training.planner.TrainingPlan``) on a training volume of ``data_voxels``: sized
+    for the most demanding plan times ``scale`` (a search sizes for candidates larger than its
+    base), on this machine's first GPU (16 GiB assumed when the driver sees none)."""
+    import torch
+
+    need = scale * max(
+        estimate_instance_memory_gib(
+            p.architecture, p.window, p.config.width, p.arch_options, data_voxels
+        )
+        for p in plans
+    )
+    gpu_gib = (
+        torch.cuda.get_device_properties(0).total_memory / 2**30
+        if torch.cuda.is_available()
+        else 16.0
+    )
+    return default_gpus_per_trial(need, gpu_gib)
 
 
 def _local_gpu_name() -> str | None:

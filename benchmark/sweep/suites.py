@@ -31,9 +31,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BUILTIN_SUITES", "Suite", "list_suites", "load_suite"]
+if TYPE_CHECKING:
+    from benchmark.training.planner import TrainingPlan
+
+__all__ = ["BUILTIN_SUITES", "Suite", "list_suites", "load_suite", "plan_suite"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,28 @@ BUILTIN_SUITES = {
     "baselines": Suite("baselines", BASELINES, "the paper's baseline networks (Table 1 c)"),
     "paper": Suite("paper", ABLATIONS + BASELINES, "every network of the paper's Table 1"),
 }
+
+
+def plan_suite(
+    suite: Suite, profile: str, overrides: dict[str, Any], gpus: float
+) -> dict[str, TrainingPlan]:
+    """Each architecture's training plan in ``suite``: the profile, the architecture's defaults,
+    the suite's overrides for it, then the user's ``overrides`` (``benchmark.training.planner``);
+    ``auto`` follows the GPUs of the Ray cluster."""
+    from benchmark.training.planner import plan_training
+
+    return {
+        arch: plan_training(
+            arch,
+            profile,
+            gpus=gpus,
+            where="the Ray cluster",
+            suite_train=suite.train_overrides.get(arch, {}),
+            train_overrides=overrides,
+            arch_options=suite.arch_overrides.get(arch, {}),
+        )
+        for arch in suite.architectures
+    }
 
 
 def list_suites() -> list[Suite]:

@@ -20,6 +20,16 @@ def instance_config(
     return {"arch": arch, "seed": int(seed), "train": train, "arch_options": arch_options}
 
 
+def instance_entries(plans: dict[str, Any], seeds: dict[str, list[int]]) -> list[dict[str, Any]]:
+    """The parameter-space entries of ``seeds[arch]`` for each architecture's plan
+    (``benchmark.training.planner.TrainingPlan``)."""
+    return [
+        instance_config(arch, seed, plan.config.to_dict(), plan.arch_options)
+        for arch, plan in plans.items()
+        for seed in seeds.get(arch, [])
+    ]
+
+
 def train_trial(config: dict[str, Any]) -> None:
     """Trains ``config["instance"]`` and reports every evaluation point with a checkpoint.
 

@@ -37,12 +37,11 @@ def test_same_inputs_same_plan_for_train_run_and_search():
     """``train``, ``run`` and ``search`` all call plan_training: the same inputs give the same
     config (the quick overlay used to be copied three times, and the copies differed)."""
     from benchmark.search.runner import _base_plan
-    from benchmark.sweep.driver import plan_instances
-    from benchmark.sweep.suites import Suite
+    from benchmark.sweep.suites import Suite, plan_suite
 
     user = {"lr": 0.002, "max_steps": 7}
     by_train = plan_training("2d3d_3x3x3", "auto", gpus=0, train_overrides=user)
-    _, by_run = plan_instances(Suite("s", ("2d3d_3x3x3",)), [0], "auto", user, gpus=0)
+    by_run = plan_suite(Suite("s", ("2d3d_3x3x3",)), "auto", user, gpus=0)
     space = type("Space", (), {"base": "2d3d_3x3x3"})
     by_search = _base_plan(space, "auto", {**user, "save_probabilities": True}, gpus=0)
     assert by_run["2d3d_3x3x3"].config == by_train.config == by_search.config
