@@ -64,6 +64,10 @@ class shares vary by 2x between seeds and their means wander (quick eval, seed 0
 cell). The test volume differs by :data:`TEST_SHIFT`. Whole datasets on one core: ``quick`` ~1 s, ``paper``
 20-25 s plus 5-10 s to write its 105 MB cache file; loading from the cache takes ~2 s; peak
 memory ~1 GB.
+
+This module is longer than the others (~780 lines) on purpose: the generator is one calibrated
+whole (cells, organelles, distractors, acquisition and the constants tuned against the real
+slice's statistics), and splitting it would separate each constant from the code it calibrates.
 """
 
 from __future__ import annotations
