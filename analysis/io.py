@@ -302,7 +302,14 @@ def load_instances(
             frame = frame.rename(columns={new: f"{new}_original"})
             notes.append(f"the table's own {new!r} column is kept as '{new}_original'")
     frame = frame.rename(columns=renames)
-    metrics = _find_metrics(frame, metric_cols, where, candidates, adapted.hyperparameters)
+    # A run whose every instance failed has no scores: it still loads (its failures are the
+    # finding), with no metric.
+    any_usable = "status" not in frame or bool(
+        frame["status"].astype("string").str.strip().str.lower().isin(VALID_STATUSES).any()
+    )
+    metrics = _find_metrics(
+        frame, metric_cols, where, candidates, adapted.hyperparameters, required=any_usable
+    )
 
     frame["architecture"] = frame["architecture"].astype(str)
     if "status" not in frame:
@@ -419,9 +426,11 @@ def _find_metrics(
     where: object,
     candidates: Sequence[str] = (),
     hyperparameters: Sequence[str] = (),
+    required: bool = True,
 ) -> tuple[str, ...]:
     """Metric columns: the ones asked for, else the usable (numeric, not empty) preferred ones,
-    the layout's candidates, then other numeric columns that are not bookkeeping."""
+    the layout's candidates, then other numeric columns that are not bookkeeping; none found is
+    an error when ``required``."""
     if metric_cols is not None:
         _check_columns(frame, list(metric_cols), where, what="metric column")
         return tuple(metric_cols)
@@ -435,7 +444,7 @@ def _find_metrics(
             if c not in ("architecture", "status")
         ]
     found = [c for c in dict.fromkeys(found) if _usable_metric(frame, c)]
-    if not found:
+    if not found and required:
         raise ValueError(
             f"{where}: no metric column found (looked for {', '.join(DEFAULT_METRICS)}, "
             f"eval_/test_ IoU columns and other numeric columns with values); columns present: "
