@@ -32,6 +32,7 @@ __all__ = [
     "ArchitectureOptionError",
     "UnknownArchitectureError",
     "build",
+    "ensure_loaded",
     "get_entry",
     "list_architectures",
     "load_plugin",
@@ -147,7 +148,7 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def _ensure_loaded() -> None:
+def ensure_loaded() -> None:
     """Imports the built-in families and entry-point plug-ins once."""
     global _plugins_loaded
     if _plugins_loaded:
@@ -176,7 +177,7 @@ def load_plugin(module: str) -> None:
     Loading the same ``.py`` file again does nothing (a suite and the command line may both name
     it); dotted modules are imported once by Python itself.
     """
-    _ensure_loaded()
+    ensure_loaded()
     if module.endswith(".toml"):
         from architectures.spec import register_spec_file
 
@@ -208,7 +209,7 @@ def get_entry(name: str) -> ArchitectureEntry:
     A path to an architecture spec (``something.toml``) registers the spec first, so every place
     that accepts a name accepts a spec file too.
     """
-    _ensure_loaded()
+    ensure_loaded()
     if name.endswith(".toml") and name not in _REGISTRY:
         from architectures.spec import register_spec_file
 
@@ -225,7 +226,7 @@ def get_entry(name: str) -> ArchitectureEntry:
 
 def list_architectures(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style wildcard ``pattern``, sorted."""
-    _ensure_loaded()
+    ensure_loaded()
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 

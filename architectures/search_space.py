@@ -263,9 +263,9 @@ def register_space(space: SearchSpace, *, replace: bool = False) -> SearchSpace:
 
 
 def _load_families() -> None:
-    from architectures.registry import _ensure_loaded
+    from architectures.registry import ensure_loaded
 
-    _ensure_loaded()
+    ensure_loaded()
 
 
 def get_space(name: str) -> SearchSpace:

@@ -22,10 +22,11 @@ from typing import Any
 
 from architectures.registry import _REGISTRY, ArchitectureEntry, get_entry, register
 
-__all__ = ["register_spec_file", "spec_to_toml", "write_spec"]
+__all__ = ["register_spec_file", "spec_to_toml", "toml_value", "write_spec"]
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` (bool, number, string or a list of them) as a TOML literal."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -33,7 +34,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} to TOML")
 
 
@@ -41,13 +42,13 @@ def spec_to_toml(
     name: str, base: str, options: dict[str, Any], train: dict[str, Any], description: str = ""
 ) -> str:
     """TOML text of a spec (see the module docstring)."""
-    lines = [f"name = {_toml_value(name)}", f"base = {_toml_value(base)}"]
+    lines = [f"name = {toml_value(name)}", f"base = {toml_value(base)}"]
     if description:
-        lines.append(f"description = {_toml_value(description)}")
+        lines.append(f"description = {toml_value(description)}")
     lines.append("\n[options]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in options.items()]
+    lines += [f"{k} = {toml_value(v)}" for k, v in options.items()]
     lines.append("\n[train]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in train.items()]
+    lines += [f"{k} = {toml_value(v)}" for k, v in train.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -263,9 +263,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _toml(value: object) -> str:
-    from architectures.spec import _toml_value
+    from architectures.spec import toml_value
 
-    return _toml_value(value)
+    return toml_value(value)
 
 
 def _nan(value: object) -> bool:

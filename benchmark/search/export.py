@@ -45,7 +45,7 @@ def export_candidates(
     Returns:
         (candidate numbers, spec paths, suite path or None when nothing is complete).
     """
-    from architectures.spec import _toml_value, write_spec
+    from architectures.spec import toml_value, write_spec
 
     ranked = _ranked(settings, cands, pareto)[: settings.export]
     for old in search_dir.glob("best-*.toml"):
@@ -73,11 +73,11 @@ def export_candidates(
         "# Written by `python -m benchmark search`: the exported candidates next to the reference,",
         "# on 26 paired seeds the search never used. Run it with",
         f"#   python -m benchmark run --suite {search_dir / 'suite.toml'}",
-        f"name = {_toml_value('search-' + meta['study_name'])}",
-        f"description = {_toml_value('search ' + meta['study_name'] + ': best candidates vs ' + meta['base'])}",
-        f"architectures = {_toml_value([p.name for p in paths] + [meta['base']])}",
-        f"profile = {_toml_value(meta['profile'])}",
-        f"seeds = {_toml_value(list(range(used + 1, used + 27)))}",
+        f"name = {toml_value('search-' + meta['study_name'])}",
+        f"description = {toml_value('search ' + meta['study_name'] + ': best candidates vs ' + meta['base'])}",
+        f"architectures = {toml_value([p.name for p in paths] + [meta['base']])}",
+        f"profile = {toml_value(meta['profile'])}",
+        f"seeds = {toml_value(list(range(used + 1, used + 27)))}",
     ]
     data_lines = _suite_data(meta["data"])
     if data_lines:
@@ -90,7 +90,7 @@ def export_candidates(
 
 
 def _suite_data(data: Mapping[str, Any]) -> list[str]:
-    from architectures.spec import _toml_value
+    from architectures.spec import toml_value
     from benchmark.data.spec import VOLUME_FIELDS
     from benchmark.data.spec import absolute_path as absolute
 
@@ -98,12 +98,12 @@ def _suite_data(data: Mapping[str, Any]) -> list[str]:
         return [f"phantom_seed = {int(data['seed'])}"] if data.get("seed") else []
     out = []
     if data["kind"] == "platelet":
-        out.append(f"data = {_toml_value(absolute(data['data_dir']))}")
+        out.append(f"data = {toml_value(absolute(data['data_dir']))}")
     for key in (*VOLUME_FIELDS, "color_table"):
         if data.get(key):
-            out.append(f"{key} = {_toml_value(absolute(data[key]))}")
+            out.append(f"{key} = {toml_value(absolute(data[key]))}")
     if data.get("org_classes"):
-        out.append(f"org_classes = {_toml_value(','.join(str(c) for c in data['org_classes']))}")
+        out.append(f"org_classes = {toml_value(','.join(str(c) for c in data['org_classes']))}")
     if data.get("n_classes"):
         out.append(f"n_classes = {int(data['n_classes'])}")
     return out
