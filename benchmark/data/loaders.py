@@ -113,6 +113,8 @@ def load_volumes(
     pairs = {"train": (train_image, train_labels), "eval": (eval_image, eval_labels)}
     if test_image is not None:
         pairs["test"] = (test_image, test_labels)
+    if color_table is not None:
+        load_color_table(color_table)  # a bad table is an error even where labels are integers
     voxel = None
     if voxel_size is not None:
         voxel = tuple(float(v) for v in voxel_size)

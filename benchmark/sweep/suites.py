@@ -159,6 +159,12 @@ def load_suite(name_or_path: str) -> Suite:
     for arch in resolved:
         names.append(get_entry(arch).name if arch.endswith(".toml") else arch)
         get_entry(arch)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"suite file {path}: architectures {repeated} are listed more than once; each "
+            "architecture is trained once per seed (overrides go in [overrides.NAME])"
+        )
     train_over: dict[str, dict[str, Any]] = {}
     arch_over: dict[str, dict[str, Any]] = {}
     for arch, over in raw.get("overrides", {}).items():

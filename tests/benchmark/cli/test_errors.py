@@ -219,3 +219,18 @@ def test_the_cli_shows_the_sequential_design_defaults():
 
     design = SequentialDesign()
     assert {k: getattr(design, k) for k in DESIGN_DEFAULTS} == DESIGN_DEFAULTS
+
+
+def test_a_suite_naming_an_architecture_twice_is_refused(capsys, tmp_path):
+    suite = tmp_path / "dup.toml"
+    suite.write_text('name = "d"\narchitectures = ["2d3d_3x3x3", "2d3d_3x3x3"]\n')
+    code, _, err = _main(capsys, "run", "--suite", str(suite), "--results", str(tmp_path))
+    assert code == 2 and "['2d3d_3x3x3'] are listed more than once" in err
+
+
+def test_a_broken_color_table_is_an_error_even_for_integer_labels(capsys, in_tmp):
+    (in_tmp / "colors.json").write_text('{"0": [0, 0')
+    code, _, err = _main(
+        capsys, "train", "--arch", "2d3d_3x3x3", *TINY, "--color-table", "colors.json"
+    )
+    assert code == 2 and "colors.json: cannot parse the color table" in err
