@@ -69,7 +69,8 @@ class ArchitectureEntry:
         window: default input window (z, x, y).
         paper_params: trainable parameter count stated in the paper, if any.
         train_defaults: training-config overrides the architecture implies (``{"c_2d": 0.0}``).
-        quick: overrides for the quick CPU profile: ``width`` and ``window``.
+        quick: training-config overrides for the quick CPU profile: ``width`` and ``window``, and
+            what they imply (``spacing`` for a small output window).
         defaults: the builder's keyword defaults, for display.
         source: where it was registered (module name).
     """

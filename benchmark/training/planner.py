@@ -9,7 +9,8 @@ Order of precedence, lowest first:
 
 1. the profile (``benchmark.training.config.PROFILES``);
 2. the architecture's ``train_defaults`` (``c_2d = 0`` for ``2d3d_no_multiloss``);
-3. in the quick profile, the architecture's ``quick`` sizes (``width``, ``window``);
+3. in the quick profile, the architecture's ``quick`` table (its CPU-sized ``width`` and
+   ``window``, and what they imply, such as the window spacing);
 4. the suite's ``[overrides.ARCH] train`` table;
 5. the user's ``--option`` (and the flags that stand for options: ``--max-steps``, ``--window``,
    ``--width``, ``--device``, ``--compile``).
@@ -37,10 +38,6 @@ __all__ = [
     "plan_training",
     "resolve_profile",
 ]
-
-#: The keys of an architecture's ``quick`` table that the quick profile applies.
-QUICK_KEYS = ("window", "width")
-
 
 @dataclass(frozen=True)
 class TrainingPlan:
@@ -154,7 +151,7 @@ def plan_training(
     name, reason = resolve_profile(profile, local_gpus() if gpus is None else gpus, where)
     config = PROFILES[name].replace(**entry.train_defaults)
     if name == "quick":
-        config = config.replace(**{k: v for k, v in entry.quick.items() if k in QUICK_KEYS})
+        config = config.replace(**entry.quick)
     config = config.replace(**dict(suite_train or {}))
     config = config.replace(**{k: v for k, v in (train_overrides or {}).items() if v is not None})
     options = dict(arch_options or {})

@@ -91,3 +91,16 @@ def test_bad_training_options_name_the_option():
             plan_training("2d3d_3x3x3", "quick", gpus=0, train_overrides=options)
     plan = plan_training("2d3d_3x3x3", "quick", gpus=0, train_overrides={"reflect": "no"})
     assert plan.config.reflect is False
+
+
+def test_the_quick_table_sizes_the_baselines_recipe():
+    """The original U-Net's recipe spaces its 388 px output windows 80 px apart; at the quick
+    profile's 68 px outputs its quick table brings the spacing down, so no labelled voxel is
+    skipped."""
+    from architectures import output_window
+
+    plan = plan_training("unet_original", "quick", gpus=0)
+    out = output_window("unet_original", plan.window, width=plan.config.width, n_classes=7)
+    assert plan.config.lr == pytest.approx(10**-3.3)  # the recipe still applies
+    assert plan.config.spacing[1] <= out[1] and plan.config.spacing[2] <= out[2]
+    assert plan_training("unet_original", "paper", gpus=0).config.spacing == (1, 80, 80)
