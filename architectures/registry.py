@@ -249,19 +249,22 @@ def build(
     Weights follow ``init`` (``"xavier"``, the default, or ``"he"``; see
     :func:`architectures.layers.init_weights`) with zero biases, drawn from a generator seeded with
     ``seed`` on the CPU (the same seed gives identical weights on any device and in any process).
-    The model is constructed on the meta device first, so building never touches the global random
-    state. ``seed=None`` leaves the weights uninitialized (for shape inspection on ``device="meta"``).
+    The net is constructed on the CPU with torch's random state forked and seeded from ``seed``,
+    so every tensor a net sets up itself (a plug-in's own parameters and buffers) has the same
+    value for the same seed, and the global random state is left as it was. ``device="meta"``
+    builds without memory or values (shape inspection); ``seed=None`` skips ``init``.
     """
     entry = get_entry(name)
     try:
-        with torch.device("meta"):
+        if str(device) == "meta":
+            with torch.device("meta"):
+                return entry.builder(**overrides)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0 if seed is None else int(seed))
             model = entry.builder(**overrides)
     except TypeError as exc:
         accepted = ", ".join(sorted(entry.defaults)) or "none"
         raise ArchitectureOptionError(f"{name}: {exc} (accepted options: {accepted})") from exc
-    if str(device) == "meta":
-        return model
-    model = model.to_empty(device="cpu")
     if seed is not None:
         init_weights(model, torch.Generator().manual_seed(int(seed)), init)
     return model.to(device)

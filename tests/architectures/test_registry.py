@@ -174,3 +174,38 @@ def test_flops_match_torch_flop_counter():
     with FlopCounterMode(display=False) as counter:
         net(torch.empty(1, 1, *window, device="meta"))
     assert s.flops == counter.get_total_flops()
+
+
+def test_a_nets_own_parameters_and_buffers_are_set_and_seeded():
+    """A plug-in net may hold tensors that are neither convolutions nor norms: their values
+    must be what its __init__ set (not uninitialized memory), the same for the same seed."""
+    import torch
+    from torch import nn
+
+    from architectures import SegmentationNet, build, register
+    from architectures.registry import unregister
+
+    class OwnTensors(SegmentationNet):
+        def __init__(self, in_channels=1, n_classes=7, *, width=1.0):
+            super().__init__()
+            self.scale = nn.Parameter(torch.randn(n_classes))
+            self.register_buffer("offset", torch.full((n_classes,), 2.0))
+
+        def forward(self, x):
+            return {"logits": (self.scale + self.offset)[None, :, None, None, None] + 0 * x}
+
+        def parameter_groups(self):
+            return {"2d": [], "3d": [], "predictors": [self.scale]}
+
+    register("own_tensors", family="x", description="d", window=(1, 8, 8), accepts=OwnTensors)(
+        OwnTensors
+    )
+    try:
+        state = torch.get_rng_state()
+        a, b, c = (build("own_tensors", seed=s) for s in (3, 3, 4))
+        assert torch.equal(state, torch.get_rng_state())  # the global stream is untouched
+        assert torch.equal(a.offset, torch.full((7,), 2.0))
+        assert torch.isfinite(a.scale).all() and a.scale.abs().max() < 10
+        assert torch.equal(a.scale, b.scale) and not torch.equal(a.scale, c.scale)
+    finally:
+        unregister("own_tensors")
