@@ -165,6 +165,8 @@ def test_kill_minus_9_and_resume(tmp_path):
     events_before = (run / "events.jsonl").read_text().splitlines()
     at_kill = pd.read_parquet(run / "instances.parquet").set_index(["architecture", "seed"])
     finished_before = set(at_kill[at_kill.status == "finished"].index)
+    # What ran at the moment of the kill (an instance seen running may have finished since).
+    running_before = set(at_kill[at_kill.status == "running"].index)
     resumed = _run(args + ["--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "restoring tune" in resumed.stdout
@@ -191,8 +193,9 @@ def test_kill_minus_9_and_resume(tmp_path):
     }
     assert not (started & finished_before)
     # Interrupted instances continued from their last checkpoint, not from step 0.
-    interrupted = after.loc[sorted(running_before)]
-    assert (interrupted.resumed_from_step > 0).any(), interrupted.resumed_from_step
+    if running_before:  # the driver can die between one instance's end and the next's report
+        interrupted = after.loc[sorted(running_before)]
+        assert (interrupted.resumed_from_step > 0).any(), interrupted.resumed_from_step
     curves = pd.read_parquet(run / "curves.parquet")
     assert not curves.duplicated(["architecture", "seed", "step"]).any()
     assert set(curves.groupby(["architecture", "seed"]).size()) == {3}
