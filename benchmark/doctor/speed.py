@@ -16,7 +16,7 @@ from benchmark.training.planner import TrainingPlan
 
 __all__ = ["GOALS", "speed_checks"]
 
-#: Issue 16's goals for ``2d3d_3x3x3`` at batch 1 on an H100/H200 (steps/s; x plain eager fp32).
+#: The goals set for ``2d3d_3x3x3`` at batch 1 on an H100/H200 (steps/s; x plain eager fp32).
 GOALS = dict(steps_per_s=80.0, ratio=3.4)
 
 
