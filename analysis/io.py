@@ -445,10 +445,16 @@ def _find_metrics(
         ]
     found = [c for c in dict.fromkeys(found) if _usable_metric(frame, c)]
     if not found and required:
+        unusable = [
+            f"{c}: {metric_problem(frame, c)}"
+            for c in frame.columns
+            if c not in ("architecture", "seed", "status", "error") and metric_problem(frame, c)
+        ]
+        why = f"; {'; '.join(unusable[:5])}" if unusable else ""
         raise ValueError(
             f"{where}: no metric column found (looked for {', '.join(DEFAULT_METRICS)}, "
             f"eval_/test_ IoU columns and other numeric columns with values); columns present: "
-            f"{', '.join(map(str, frame.columns))}"
+            f"{', '.join(map(str, frame.columns))}{why}"
         )
     return tuple(found)
 

@@ -137,3 +137,17 @@ def test_run_dir_with_ensembles(tmp_path, instances):
 
 def test_natural_key():
     assert sorted(["net10", "net2", "Net1"], key=natural_key) == ["Net1", "net2", "net10"]
+
+
+def test_no_usable_metric_says_why_each_column_is_not_one(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from analysis.io import load_instances
+
+    path = tmp_path / "t.csv"
+    pd.DataFrame(dict(architecture=["a", "b"], seed=[0, 0], score=[None, None])).to_csv(
+        path, index=False
+    )
+    with pytest.raises(ValueError, match=r"score: the column is empty \(no value in any of its 2"):
+        load_instances(path)
