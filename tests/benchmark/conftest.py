@@ -4,6 +4,21 @@ import numpy as np
 import pytest
 
 from benchmark.data import Dataset, Volume, normalize
+from benchmark.training.config import TrainConfig
+
+# The smallest training that runs every code path of the quick profile: a few steps, a sixteenth
+# of the channels, (5,16,16) windows; no early stop, no evaluation before the end.
+TINY_CONFIG = TrainConfig(
+    profile="quick",
+    window=(5, 16, 16),
+    width=0.0625,
+    spacing=(1, 4, 4),
+    max_steps=12,
+    evals_per_epoch=1e9,
+    early_stop_miou=0.0,
+    elastic_scale=8.0,
+    elastic_alpha=2.0,
+)
 
 
 def blob_volume(shape, seed, n_classes=7):

@@ -10,18 +10,10 @@ import tifffile
 from benchmark.data.readers import read_array, read_voxel_size
 from benchmark.data.writers import write_ome_zarr
 from benchmark.inference.segment import segment_volume
-from benchmark.training.config import TrainConfig
 from benchmark.training.instance import train_instance
+from tests.benchmark.conftest import TINY_CONFIG
 
-TINY = TrainConfig(
-    profile="quick",
-    window=(5, 16, 16),
-    width=0.0625,
-    spacing=(1, 4, 4),
-    max_steps=3,
-    evals_per_epoch=1e9,
-    early_stop_miou=0.0,
-)
+TINY = TINY_CONFIG.replace(max_steps=3)
 
 
 @pytest.fixture(scope="module")

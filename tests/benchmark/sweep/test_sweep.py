@@ -139,9 +139,13 @@ def test_kill_minus_9_and_resume(tmp_path):
     ]
     proc = start_cli(*args, cwd=tmp_path, env={"RAY_ADDRESS": ""})
     run = tmp_path / "res" / "pair" / "k"
+    # Ray records a trial's checkpoint in its experiment snapshot (every 2 s, TUNE_GLOBAL_CHECKPOINT_S)
+    # after the driver has written the row: kill once a snapshot is newer than a running row, so
+    # that instance must continue from its checkpoint (one killed earlier legitimately restarts).
     deadline = time.monotonic() + 300
     finished_before: set = set()
-    running_before: set = set()
+    first_seen_running: dict = {}
+    snapshotted: set = set()
     try:
         while time.monotonic() < deadline:
             if (run / "instances.parquet").is_file():
@@ -153,12 +157,21 @@ def test_kill_minus_9_and_resume(tmp_path):
                     )
                 )
                 running = table[table.status == "running"]
-                running_before = set(zip(running.architecture, running.seed))
-                if finished_before and running_before:
+                now = time.time()
+                for key in zip(running.architecture, running.seed):
+                    first_seen_running.setdefault(key, now)
+                snapshots = list((run / "tune").glob("experiment_state-*.json"))
+                newest = max((f.stat().st_mtime for f in snapshots), default=0.0)
+                snapshotted = {
+                    key
+                    for key in zip(running.architecture, running.seed)
+                    if newest > first_seen_running[key]
+                }
+                if finished_before and snapshotted:
                     break
             assert proc.poll() is None, proc.stdout.read().decode()
-            time.sleep(0.5)
-        assert finished_before, "no instance finished in time"
+            time.sleep(0.2)
+        assert finished_before and snapshotted, "no instance finished and another ran in time"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -192,10 +205,10 @@ def test_kill_minus_9_and_resume(tmp_path):
         (e["architecture"], e["seed"]) for e in new_events if e["event"] in ("start", "restart")
     }
     assert not (started & finished_before)
-    # Interrupted instances continued from their last checkpoint, not from step 0.
-    if running_before:  # the driver can die between one instance's end and the next's report
-        interrupted = after.loc[sorted(running_before)]
-        assert (interrupted.resumed_from_step > 0).any(), interrupted.resumed_from_step
+    # Instances interrupted after Ray's snapshot recorded their checkpoint continued from it.
+    assert snapshotted & running_before, (snapshotted, running_before)
+    interrupted = after.loc[sorted(snapshotted & running_before)]
+    assert (interrupted.resumed_from_step > 0).all(), interrupted.resumed_from_step
     curves = pd.read_parquet(run / "curves.parquet")
     assert not curves.duplicated(["architecture", "seed", "step"]).any()
     assert set(curves.groupby(["architecture", "seed"]).size()) == {3}

@@ -10,25 +10,16 @@ import pytest
 import torch
 
 from benchmark.training.checkpoints import load_checkpoint
-from benchmark.training.config import PROFILES, TrainConfig
+from benchmark.training.config import PROFILES
 from benchmark.training.instance import train_instance
 from benchmark.training.loss import data_loss, weighted_cross_entropy
 from benchmark.training.results import EarlyStopRule
 from benchmark.training.weights import class_balance, edge_term, loss_weights
 from benchmark.training.windows import epoch_plan, instance_seeds, window_grid
+from tests.benchmark.conftest import TINY_CONFIG
 from tests.conftest import ROOT
 
-TINY = TrainConfig(
-    profile="quick",
-    window=(5, 16, 16),
-    width=0.0625,
-    spacing=(1, 4, 4),
-    max_steps=12,
-    evals_per_epoch=1e9,
-    early_stop_miou=0.0,
-    elastic_scale=8.0,
-    elastic_alpha=2.0,
-)
+TINY = TINY_CONFIG
 
 
 # ---------------------------------------------------------------------------- paper recipe
