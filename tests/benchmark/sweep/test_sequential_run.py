@@ -109,3 +109,9 @@ def test_until_decided_stops_early_with_the_right_verdict(tmp_path):
     other = [a if a != "9" else "12" for a in args]
     refused = run_cli(*other, "--no-report", cwd=tmp_path, env={"RAY_ADDRESS": ""}, timeout=300)
     assert refused.returncode == 2 and "sequential design" in refused.stderr, refused.stderr
+
+    # The report of this run shows the decision and the seeds saved against the fixed plan.
+    built = run_cli("report", str(run), "--plugin", "constant_net.py", cwd=tmp_path, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    html = (run / "report.html").read_text()
+    assert "spent 6 seeds of 18 (33%)</b>" in html
