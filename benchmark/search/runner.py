@@ -203,219 +203,179 @@ def run_search(
         Path(results_root).resolve(), settings.space, name, resume
     )
     with folder_lock(search_dir, "search"):
-        return _search(
-            settings,
-            search_dir,
-            continuing,
-            data=data,
-            storage=storage,
-            address=address,
-            cpus_per_trial=cpus_per_trial,
-            gpus_per_trial=gpus_per_trial,
-            max_concurrent=max_concurrent,
-            max_failures=max_failures,
-            executor=executor,
-            report=report,
-            command=command,
-            train_fn=train_fn,
-            print_fn=print_fn,
-            trackers=trackers,
-            progress=progress,
-        )
+        import optuna
 
+        from architectures import load_plugin
+        from architectures.search_space import get_space
+        from benchmark.data.spec import load_data
+        from benchmark.records import environment_record
 
-def _search(
-    settings: SearchSettings,
-    search_dir: Path,
-    continuing: bool,
-    *,
-    data: DataSpec | None = None,
-    storage: str | None = None,
-    address: str | None = None,
-    cpus_per_trial: float = 1.0,
-    gpus_per_trial: float | None = None,
-    max_concurrent: int | None = None,
-    max_failures: int = 2,
-    executor: str = "ray",
-    report: bool = True,
-    command: str | None = None,
-    train_fn: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    print_fn: Callable[[str], None] = print,
-    trackers: Sequence[str] = (),
-    progress: bool | None = None,
-) -> SearchResult:
-    """The search in ``search_dir`` (locked by :func:`run_search`)."""
-    import optuna
-
-    from architectures import load_plugin
-    from architectures.search_space import get_space
-    from benchmark.data.spec import load_data
-    from benchmark.records import environment_record
-
-    started = time.monotonic()
-    meta: dict[str, Any] = {}
-    if continuing:
-        meta = json.loads((search_dir / "search.json").read_text())
-        stored = SearchSettings.from_dict(meta["settings"])
-        settings = replace(
-            stored, trials=max(settings.trials, stored.trials), export=settings.export
-        )
-        data = DataSpec.from_dict(meta["data"])
-        storage = meta["storage"]
-    for plugin in settings.plugins:
-        load_plugin(plugin)
-    space = get_space(settings.space)
-    # Checked before Ray starts: fixed options must not be searched ones.
-    _check_overrides(settings, space, {k: getattr(TrainConfig(), k) for k in space.train_fields})
-    if continuing and "://" not in str(storage):
-        # This process holds the folder lock, so no other driver is alive: a journal lock left
-        # by a killed one is stale.
-        Path(str(storage) + ".lock").unlink(missing_ok=True)
-
-    fn = train_fn or train_seed
-    ex: Any = (
-        InlineExecutor(fn)
-        if executor == "inline"
-        else RayExecutor(fn, address, cpus_per_trial, max_failures)
-    )
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
+        started = time.monotonic()
+        meta: dict[str, Any] = {}
         if continuing:
-            base_config = TrainConfig.from_dict(meta["config"])
-            base_plan = TrainingPlan(
-                space.base, base_config, reason=f"profile {base_config.profile}"
+            meta = json.loads((search_dir / "search.json").read_text())
+            stored = SearchSettings.from_dict(meta["settings"])
+            settings = replace(
+                stored, trials=max(settings.trials, stored.trials), export=settings.export
             )
-            print_fn(
-                f"resuming {search_dir} (study {meta['study_name']}, {settings.trials} candidates)"
-            )
-        else:
-            # ``auto``: the paper profile when the Ray cluster (not just this machine) has a GPU.
-            base_plan = _base_plan(space, settings.profile, settings.train_overrides, ex.gpus())
-            base_config = base_plan.config
-        train_values = {k: getattr(base_config, k) for k in space.train_fields}
-        data = plan_data(data, [base_plan])
-        dataset = load_data(data)
-        storage_obj, storage_text = storage_for(storage, search_dir)
-        invocation = len(meta["invocations"]) if continuing else 0
-        record = dict(
-            command=command or " ".join(shlex.quote(a) for a in sys.argv),
-            started=dt.datetime.now().isoformat(timespec="seconds"),
-            executor=executor,
+            data = DataSpec.from_dict(meta["data"])
+            storage = meta["storage"]
+        for plugin in settings.plugins:
+            load_plugin(plugin)
+        space = get_space(settings.space)
+        # Checked before Ray starts: fixed options must not be searched ones.
+        _check_overrides(
+            settings, space, {k: getattr(TrainConfig(), k) for k in space.train_fields}
         )
-        if not continuing:
-            meta = dict(
-                space=settings.space,
-                study_name=search_dir.name,
-                storage=storage_text,
-                settings=settings.to_dict(),
-                profile=base_config.profile,
-                base=space.base,
-                data=data.to_dict(),
-                config=base_config.to_dict(),
-                class_names=list(dataset.class_names),
-                invocations=[record],
-                **environment_record(),
-            )
-        else:
-            meta["settings"] = settings.to_dict()
-            meta["invocations"].append(record)
-        write_json(meta, search_dir / "search.json")
+        if continuing and "://" not in str(storage):
+            # This process holds the folder lock, so no other driver is alive: a journal lock left
+            # by a killed one is stale.
+            Path(str(storage) + ".lock").unlink(missing_ok=True)
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study = optuna.create_study(
-                study_name=meta["study_name"],
-                storage=storage_obj,
-                sampler=_make_sampler(settings, invocation),
-                directions=[OBJECTIVES[o] for o in settings.objectives],
-                load_if_exists=True,
-            )
-            if not continuing and settings.enqueue_reference:
-                study.enqueue_trial(space.reference_params(train_values))
-            gpus = gpus_per_trial
-            if gpus is None and ex.gpus() > 0:
-                # The space's largest nets need about twice the reference's memory.
-                voxels = int(dataset.train.image.size)
-                gpus = gpus_per_trial_for([base_plan], voxels, scale=2.0)
-            elif gpus and ex.gpus() == 0:
-                raise ValueError(
-                    f"--gpus-per-trial {gpus} asked for, but the Ray cluster has no GPU"
-                )
-            slots = max_concurrent or ex.slots()
-            driver = SearchDriver(
-                settings,
-                search_dir,
-                study,
-                space,
-                base_config,
-                data,
-                dataset.n_classes,
-                ex,
-                slots,
-                gpus,
-                print_fn,
-            )
+        fn = train_fn or train_seed
+        ex: Any = (
+            InlineExecutor(fn)
+            if executor == "inline"
+            else RayExecutor(fn, address, cpus_per_trial, max_failures)
+        )
+        level = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        try:
             if continuing:
-                rows = (
-                    pd.read_parquet(search_dir / "seeds.parquet")
-                    if (search_dir / "seeds.parquet").is_file()
-                    else pd.DataFrame(columns=["number", "seed", "status"])
+                base_config = TrainConfig.from_dict(meta["config"])
+                base_plan = TrainingPlan(
+                    space.base, base_config, reason=f"profile {base_config.profile}"
                 )
-                driver.reattach(rows)
-            else:
                 print_fn(
-                    f"searching {settings.trials} candidate(s) of space {settings.space!r} x {settings.seeds_per_candidate} seed(s) "
-                    f"({base_config.profile} profile, {data.describe()}), {slots} seed(s) at a time; results in {search_dir}"
+                    f"resuming {search_dir} (study {meta['study_name']}, {settings.trials} candidates)"
                 )
-            from benchmark.sweep.trackers import search_trackers
-
-            tracking = search_trackers(
-                trackers,
-                search_dir,
-                meta["study_name"],
-                meta["settings"],
-                candidates=settings.trials,
-                decided=sum(c.state != "running" for c in driver.cands.values()),
-                progress=progress,
+            else:
+                # ``auto``: the paper profile when the Ray cluster (not just this machine) has a GPU.
+                base_plan = _base_plan(space, settings.profile, settings.train_overrides, ex.gpus())
+                base_config = base_plan.config
+            train_values = {k: getattr(base_config, k) for k in space.train_fields}
+            data = plan_data(data, [base_plan])
+            dataset = load_data(data)
+            storage_obj, storage_text = storage_for(storage, search_dir)
+            invocation = len(meta["invocations"]) if continuing else 0
+            record = dict(
+                command=command or " ".join(shlex.quote(a) for a in sys.argv),
+                started=dt.datetime.now().isoformat(timespec="seconds"),
+                executor=executor,
             )
-            if tracking:
-                driver.event = tracking.wrap(driver.event, driver.cands)  # type: ignore[method-assign]
-            try:
-                finished = driver.run()
-            finally:
-                tracking.close()
-            seeds, cands = driver.write_tables()
-            pareto = driver.pareto_numbers()
-    finally:
-        optuna.logging.set_verbosity(level)
-        ex.close()
+            if not continuing:
+                meta = dict(
+                    space=settings.space,
+                    study_name=search_dir.name,
+                    storage=storage_text,
+                    settings=settings.to_dict(),
+                    profile=base_config.profile,
+                    base=space.base,
+                    data=data.to_dict(),
+                    config=base_config.to_dict(),
+                    class_names=list(dataset.class_names),
+                    invocations=[record],
+                    **environment_record(),
+                )
+            else:
+                meta["settings"] = settings.to_dict()
+                meta["invocations"].append(record)
+            write_json(meta, search_dir / "search.json")
 
-    running = [c.number for c in driver.cands.values() if c.state == "running"]
-    complete = finished and not running and driver.asked() >= settings.trials
-    best, exported, suite = (
-        export_candidates(search_dir, settings, cands, meta, pareto)
-        if settings.export > 0
-        else ([], [], None)
-    )
-    report_path = write_search_report(search_dir) if report and not cands.empty else None
-    meta = json.loads((search_dir / "search.json").read_text())
-    meta["invocations"][-1].update(
-        ended=dt.datetime.now().isoformat(timespec="seconds"),
-        complete=complete,
-        trained_seeds=driver.trained,
-        wall_time_s=round(time.monotonic() - started, 1),
-    )
-    write_json(meta, search_dir / "search.json")
-    return SearchResult(
-        search_dir,
-        cands,
-        seeds,
-        best,
-        exported,
-        suite,
-        report_path,
-        complete,
-        time.monotonic() - started,
-        driver.trained,
-    )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study = optuna.create_study(
+                    study_name=meta["study_name"],
+                    storage=storage_obj,
+                    sampler=_make_sampler(settings, invocation),
+                    directions=[OBJECTIVES[o] for o in settings.objectives],
+                    load_if_exists=True,
+                )
+                if not continuing and settings.enqueue_reference:
+                    study.enqueue_trial(space.reference_params(train_values))
+                gpus = gpus_per_trial
+                if gpus is None and ex.gpus() > 0:
+                    # The space's largest nets need about twice the reference's memory.
+                    voxels = int(dataset.train.image.size)
+                    gpus = gpus_per_trial_for([base_plan], voxels, scale=2.0)
+                elif gpus and ex.gpus() == 0:
+                    raise ValueError(
+                        f"--gpus-per-trial {gpus} asked for, but the Ray cluster has no GPU"
+                    )
+                slots = max_concurrent or ex.slots()
+                driver = SearchDriver(
+                    settings,
+                    search_dir,
+                    study,
+                    space,
+                    base_config,
+                    data,
+                    dataset.n_classes,
+                    ex,
+                    slots,
+                    gpus,
+                    print_fn,
+                )
+                if continuing:
+                    rows = (
+                        pd.read_parquet(search_dir / "seeds.parquet")
+                        if (search_dir / "seeds.parquet").is_file()
+                        else pd.DataFrame(columns=["number", "seed", "status"])
+                    )
+                    driver.reattach(rows)
+                else:
+                    print_fn(
+                        f"searching {settings.trials} candidate(s) of space {settings.space!r} x {settings.seeds_per_candidate} seed(s) "
+                        f"({base_config.profile} profile, {data.describe()}), {slots} seed(s) at a time; results in {search_dir}"
+                    )
+                from benchmark.sweep.trackers import search_trackers
+
+                tracking = search_trackers(
+                    trackers,
+                    search_dir,
+                    meta["study_name"],
+                    meta["settings"],
+                    candidates=settings.trials,
+                    decided=sum(c.state != "running" for c in driver.cands.values()),
+                    progress=progress,
+                )
+                if tracking:
+                    driver.event = tracking.wrap(driver.event, driver.cands)  # type: ignore[method-assign]
+                try:
+                    finished = driver.run()
+                finally:
+                    tracking.close()
+                seeds, cands = driver.write_tables()
+                pareto = driver.pareto_numbers()
+        finally:
+            optuna.logging.set_verbosity(level)
+            ex.close()
+
+        running = [c.number for c in driver.cands.values() if c.state == "running"]
+        complete = finished and not running and driver.asked() >= settings.trials
+        best, exported, suite = (
+            export_candidates(search_dir, settings, cands, meta, pareto)
+            if settings.export > 0
+            else ([], [], None)
+        )
+        report_path = write_search_report(search_dir) if report and not cands.empty else None
+        meta = json.loads((search_dir / "search.json").read_text())
+        meta["invocations"][-1].update(
+            ended=dt.datetime.now().isoformat(timespec="seconds"),
+            complete=complete,
+            trained_seeds=driver.trained,
+            wall_time_s=round(time.monotonic() - started, 1),
+        )
+        write_json(meta, search_dir / "search.json")
+        return SearchResult(
+            search_dir,
+            cands,
+            seeds,
+            best,
+            exported,
+            suite,
+            report_path,
+            complete,
+            time.monotonic() - started,
+            driver.trained,
+        )
