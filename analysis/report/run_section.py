@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.io import VALID_STATUSES, InstanceTable, natural_key
+from analysis.io import VALID_STATUSES, InstanceTable, format_seeds, natural_key
 from analysis.report.context import ReportContext
 from analysis.report.markup import arch_label, escape, note, table
 from analysis.report.text import methods_text
@@ -45,15 +45,7 @@ def seed_ranges(seeds: Iterable[int]) -> str:
     s = sorted({int(x) for x in seeds})
     if not s:
         return "none"
-    parts, start, prev = [], s[0], s[0]
-    for x in [*s[1:], None]:
-        if x is not None and x == prev + 1:
-            prev = x
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if x is not None:
-            start = prev = x
-    return f"{', '.join(parts)} ({len(s)} seeds)"
+    return f"{format_seeds(s, limit=len(s))} ({len(s)} seeds)"
 
 
 def duration(seconds: Any) -> str:
